@@ -224,7 +224,9 @@ class _ScalingSolver:
         for name, scaling in (("f", self.u), ("g", self.v)):
             pot = getattr(self, name)
             safe = xp.where(scaling > 0, scaling, 1.0)
-            setattr(self, name, xp.where(scaling > 0, pot + eps * xp.log(safe), -xp.inf))
+            setattr(
+                self, name, xp.where(scaling > 0, pot + eps * xp.log(safe), -xp.inf)
+            )
         for name, side in (("f", self.side_a), ("g", self.side_b)):
             if side.kind == "inequality":
                 pot = getattr(self, name)
