@@ -139,7 +139,8 @@ class _Side:
             u = xp.exp(xp.clip(log_u, -xp.inf, log_cap))
         else:
             cap = xp.exp(xp.clip(-self.safe_pot(pot_abs) / self.epsilon, 0.0, log_cap))
-            u = xp.minimum(self.weights / safe_kv, cap)
+            # min(w / kv, cap) without overflowing w / tiny when a row underflows.
+            u = self.weights / xp.maximum(safe_kv, self.weights / cap)
         return xp.where(self.positive, u, xp.zeros_like(u))
 
     def safe_pot(self, pot):
