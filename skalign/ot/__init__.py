@@ -5,7 +5,24 @@ in this sub-package imports scikit-learn estimators.
 """
 
 from ._adaptive import adaptive_ot
+from ._costs import (
+    cosine_cost,
+    knn_geodesic_distances,
+    knn_graph_laplacian,
+    soft_rank,
+    sqeuclidean_cost,
+)
 from ._result import OTResult
 from ._sinkhorn import epsilon_schedule, sinkhorn
 
-__all__ = ["OTResult", "adaptive_ot", "epsilon_schedule", "sinkhorn"]
+__all__ = [
+    "OTResult",
+    "adaptive_ot",
+    "cosine_cost",
+    "epsilon_schedule",
+    "knn_geodesic_distances",
+    "knn_graph_laplacian",
+    "sinkhorn",
+    "soft_rank",
+    "sqeuclidean_cost",
+]
