@@ -14,15 +14,18 @@ from ._costs import (
 )
 from ._result import OTResult
 from ._sinkhorn import epsilon_schedule, sinkhorn
+from ._tiled import TiledOTResult, sinkhorn_tiled
 
 __all__ = [
     "OTResult",
+    "TiledOTResult",
     "adaptive_ot",
     "cosine_cost",
     "epsilon_schedule",
     "knn_geodesic_distances",
     "knn_graph_laplacian",
     "sinkhorn",
+    "sinkhorn_tiled",
     "soft_rank",
     "sqeuclidean_cost",
 ]
