@@ -1,6 +1,7 @@
 """Loaders for bundled and shared real data, and synthetic generators."""
 
 from ._base import get_data_home, load_npz
+from ._networks import load_phone_email, make_noisy_graph_pair
 from ._single_cell import load_multiomics_simulation, load_snareseq
 from ._synthetic import (
     make_isometric_pair,
@@ -12,8 +13,10 @@ __all__ = [
     "get_data_home",
     "load_multiomics_simulation",
     "load_npz",
+    "load_phone_email",
     "load_snareseq",
     "make_isometric_pair",
+    "make_noisy_graph_pair",
     "make_non_isometric_pair",
     "make_swiss_roll_pair",
 ]

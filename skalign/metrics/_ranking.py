@@ -163,18 +163,21 @@ def hits_at_k(y_true, y_score, *, k=1, chunk_size=None):
 
 
 def _labelled_scores(estimator, X, y):
-    """Scores and partners of the source rows of ``X`` that have a known partner."""
-    y = np.asarray(y)
-    scores, rows = estimator.decision_function(X, return_rows=True)
-    return y[rows], scores
+    """True partners and alignment scores of the rows of ``X``.
+
+    ``estimator.decision_function(X)`` gives one row of scores over the target
+    rows per row of ``X``; rows whose ``y`` is negative (unknown partner, or a
+    target row) are skipped by the metrics.
+    """
+    return np.asarray(y), estimator.decision_function(X)
 
 
 def mrr_scorer(estimator, X, y):
     """Scorer for ``GridSearchCV(scoring=mrr_scorer)`` on an alignment estimator.
 
-    ``estimator.decision_function(X, return_rows=True)`` must return the
-    alignment scores of the source rows of ``X`` and their row positions;
-    ``y`` holds each source row's true partner (negative = unknown).
+    ``estimator.decision_function(X)`` must return one row of alignment
+    scores over the target rows per row of ``X``; ``y`` holds each source
+    row's true partner (negative = unknown or a target row: skipped).
     """
     y_true, scores = _labelled_scores(estimator, X, y)
     return mean_reciprocal_rank(y_true, scores)
