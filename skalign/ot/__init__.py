@@ -12,16 +12,20 @@ from ._costs import (
     soft_rank,
     sqeuclidean_cost,
 )
+from ._implicit import ImplicitGradient, implicit_cost_gradient, implicit_gradients
 from ._result import OTResult
 from ._sinkhorn import epsilon_schedule, sinkhorn
 from ._tiled import TiledOTResult, sinkhorn_tiled
 
 __all__ = [
+    "ImplicitGradient",
     "OTResult",
     "TiledOTResult",
     "adaptive_ot",
     "cosine_cost",
     "epsilon_schedule",
+    "implicit_cost_gradient",
+    "implicit_gradients",
     "knn_geodesic_distances",
     "knn_graph_laplacian",
     "sinkhorn",

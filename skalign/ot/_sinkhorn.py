@@ -31,6 +31,7 @@ from ._backend import (
     get_namespace,
     logsumexp,
 )
+from ._implicit import differentiable_solve, requires_implicit_grad
 from ._result import OTResult
 
 __all__ = ["epsilon_schedule", "sinkhorn"]
@@ -251,6 +252,24 @@ def _solve(
     solver_name,
 ):
     """Shared driver of :func:`sinkhorn` and :func:`skalign.ot.adaptive_ot`."""
+    if requires_implicit_grad(a, b, cost):
+        # Differentiate the converged plan by the adjoint system, not the iterations.
+        return differentiable_solve(
+            _solve,
+            a,
+            b,
+            cost,
+            epsilon,
+            kinds,
+            max_iter=max_iter,
+            tol=tol,
+            init=init,
+            epsilon_init=epsilon_init,
+            epsilon_decay=epsilon_decay,
+            check_every=check_every,
+            warn=warn,
+            solver_name=solver_name,
+        )
     xp = get_namespace(cost, a, b)
     cost = check_cost(xp, cost)
     n, m = cost.shape
