@@ -36,6 +36,9 @@ from ._result import OTResult
 
 __all__ = ["epsilon_schedule", "sinkhorn"]
 
+# Marginal error at which an intermediate annealing stage hands over.
+_ANNEAL_TOL = 1e-3
+
 
 def epsilon_schedule(epsilon, epsilon_init=None, decay=0.5):
     """Return the decreasing sequence of epsilons used for annealing.
@@ -303,11 +306,13 @@ def _solve(
     side_b = _Side(xp, b, kinds[1][0], kinds[1][1], stages[0])
     total_iter = 0
     solver = None
-    for eps in stages:
+    for stage, eps in enumerate(stages):
         side_a.set_epsilon(eps)
         side_b.set_epsilon(eps)
         solver = _ScalingSolver(xp, cost, side_a, side_b, f, g, log_cap)
-        n_iter, error = solver.run(max_iter, tol, check_every)
+        # Intermediate annealing stages only need to warm-start the next one.
+        stage_tol = tol if stage == len(stages) - 1 else max(tol, _ANNEAL_TOL)
+        n_iter, error = solver.run(max_iter, stage_tol, check_every)
         total_iter += n_iter
         f, g = solver.f, solver.g
 
