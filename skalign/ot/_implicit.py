@@ -424,8 +424,8 @@ def implicit_gradients(
     >>> result = sinkhorn(None, None, cost, epsilon=0.5, tol=1e-12)
     >>> grads = implicit_gradients(result.plan, 2 * result.plan, 0.5)
     >>> np.round(grads.cost, 4)
-    array([[-0.0823,  0.0823],
-           [ 0.0823, -0.0823]])
+    array([[-0.08,  0.08],
+           [ 0.08, -0.08]])
     """
     epsilon = check_epsilon(epsilon)
     sides = _parse_sides(marginals, reg_m)
