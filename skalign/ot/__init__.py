@@ -12,6 +12,7 @@ from ._costs import (
     soft_rank,
     sqeuclidean_cost,
 )
+from ._gromov import entropic_gromov_wasserstein, gw_loss
 from ._implicit import ImplicitGradient, implicit_cost_gradient, implicit_gradients
 from ._result import OTResult
 from ._sinkhorn import epsilon_schedule, sinkhorn
@@ -23,7 +24,9 @@ __all__ = [
     "TiledOTResult",
     "adaptive_ot",
     "cosine_cost",
+    "entropic_gromov_wasserstein",
     "epsilon_schedule",
+    "gw_loss",
     "implicit_cost_gradient",
     "implicit_gradients",
     "knn_geodesic_distances",

@@ -1,6 +1,7 @@
 """Tests of Adaptive OT (inequality marginals): exact LP and entropic solver."""
 
 import warnings
+from itertools import pairwise
 
 import numpy as np
 import ot
@@ -78,8 +79,10 @@ def test_entropic_converges_to_exact(seed):
         assert res.converged
         value_err.append(abs(res.transport_cost - exact.transport_cost))
         plan_err.append(np.abs(res.plan - exact.plan).sum())
-    assert all(np.diff(value_err) < 0), value_err
-    assert all(np.diff(plan_err) < 0), plan_err
+    # Monotone until the error reaches round-off (the plan can become exact early).
+    for errors in (value_err, plan_err):
+        assert all(e1 < e0 or e1 < 1e-9 for e0, e1 in pairwise(errors)), errors
+    assert value_err[0] > 1e-3
     assert value_err[-1] < 1e-6
     assert plan_err[-1] < 1e-4
 
