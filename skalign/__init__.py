@@ -1,10 +1,12 @@
 """skalign: scikit-learn compatible optimal-transport alignment."""
 
 from .active import ActiveOTQuerier
+from .adaptation import AdaptiveOTDomainAdapter
 
 __version__ = "0.1.0.dev0"
 
 __all__ = [
     "ActiveOTQuerier",
+    "AdaptiveOTDomainAdapter",
     "__version__",
 ]

@@ -1,6 +1,7 @@
 """Loaders for bundled and shared real data, and synthetic generators."""
 
 from ._base import get_data_home, load_npz
+from ._domain_adaptation import load_mnist_usps, load_office_caltech10
 from ._networks import load_phone_email, make_noisy_graph_pair
 from ._single_cell import load_multiomics_simulation, load_snareseq
 from ._synthetic import (
@@ -11,8 +12,10 @@ from ._synthetic import (
 
 __all__ = [
     "get_data_home",
+    "load_mnist_usps",
     "load_multiomics_simulation",
     "load_npz",
+    "load_office_caltech10",
     "load_phone_email",
     "load_snareseq",
     "make_isometric_pair",

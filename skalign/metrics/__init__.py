@@ -1,5 +1,6 @@
 """Alignment metrics and scorers usable as ``GridSearchCV(scoring=...)``."""
 
+from ._adaptation import low_mass_share, mass_per_class, rejected_mass_share
 from ._alignment import (
     foscttm,
     gw_distortion,
@@ -21,7 +22,10 @@ __all__ = [
     "hits_at_k",
     "hits_at_k_scorer",
     "label_transfer_accuracy",
+    "low_mass_share",
+    "mass_per_class",
     "mean_reciprocal_rank",
     "mrr_scorer",
     "partner_ranks",
+    "rejected_mass_share",
 ]

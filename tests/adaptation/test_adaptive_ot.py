@@ -1,0 +1,293 @@
+"""Tests of AdaptiveOTDomainAdapter (fixed-features regime)."""
+
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from skalign import AdaptiveOTDomainAdapter
+from skalign.metrics import low_mass_share, rejected_mass_share
+from skalign.ot import adaptive_ot
+
+# Why each failing common check cannot apply.
+EXPECTED_FAILED_CHECKS = {
+    "check_classifiers_classes": (
+        "uses binary labels {-1, 1}; in the skada convention -1 marks an unlabelled "
+        "target row, so only one source class is left and the inner classifier "
+        "rightly refuses to fit"
+    ),
+}
+
+
+def make_shift(
+    n_per_class=40,
+    n_classes=3,
+    shift=(0.0, 2.5),
+    target_classes=None,
+    n_outliers=0,
+    seed=0,
+):
+    """Gaussian classes on a circle; the target is the source moved and rotated."""
+    rng = np.random.RandomState(seed)
+    angles = 2 * np.pi * np.arange(n_classes) / n_classes
+    centres = 4 * np.c_[np.cos(angles), np.sin(angles)]
+    ys = np.repeat(np.arange(n_classes), n_per_class)
+    Xs = centres[ys] + rng.randn(ys.size, 2)
+    keep = (
+        np.arange(n_classes) if target_classes is None else np.asarray(target_classes)
+    )
+    yt = np.repeat(keep, n_per_class)
+    theta = 0.5
+    rot = np.array([[np.cos(theta), -np.sin(theta)], [np.sin(theta), np.cos(theta)]])
+    Xt = (centres[yt] + rng.randn(yt.size, 2)) @ rot.T + np.asarray(shift)
+    is_outlier = np.zeros(yt.size, dtype=bool)
+    if n_outliers:
+        far = 30 + 5 * rng.randn(n_outliers, 2)
+        Xt = np.vstack([Xt, far])
+        yt = np.r_[yt, -np.ones(n_outliers, dtype=int)]
+        is_outlier = np.r_[is_outlier, np.ones(n_outliers, dtype=bool)]
+    X = np.vstack([Xs, Xt])
+    y = np.r_[ys, -np.ones(yt.size, dtype=int)]
+    domain = np.r_[np.ones(ys.size, dtype=int), -2 * np.ones(yt.size, dtype=int)]
+    return X, y, domain, yt, is_outlier
+
+
+def target_accuracy(model, X, domain, yt):
+    keep = yt >= 0
+    return np.mean(model.predict(X[domain < 0])[keep] == yt[keep])
+
+
+def test_beats_source_only_on_shift():
+    X, y, domain, yt, _ = make_shift()
+    source_only = LogisticRegression(max_iter=1000).fit(X[domain > 0], y[domain > 0])
+    base = np.mean(source_only.predict(X[domain < 0]) == yt)
+    model = AdaptiveOTDomainAdapter(beta=2.0, random_state=0).fit(X, y)
+    adapted = target_accuracy(model, X, domain, yt)
+    assert base < 0.9
+    assert adapted >= base + 0.05
+    assert adapted >= 0.9
+
+
+def test_plan_matches_core_solver():
+    """The stored plan is adaptive_ot's on the documented cost (oracle: core)."""
+    X, y, domain, _, _ = make_shift(n_per_class=15)
+    model = AdaptiveOTDomainAdapter(
+        max_iter=1, epsilon=0.05, ot_tol=1e-9, ot_max_iter=5000
+    ).fit(X, y)
+    Xs, Xt = X[domain > 0], X[domain < 0]
+    first = LogisticRegression(max_iter=1000).fit(Xs, y[domain > 0])
+    dist = ((Xs[:, None] - Xt[None]) ** 2).sum(-1)
+    cost = dist / np.median(dist) - np.eye(3)[y[domain > 0]] @ first.predict_proba(Xt).T
+    expected = adaptive_ot(None, None, cost, 0.05, tol=1e-9, max_iter=5000).plan
+    np.testing.assert_allclose(model.coupling_, expected, atol=1e-8)
+
+
+def test_diagnostics_consistent():
+    X, y, domain, _, _ = make_shift(target_classes=[0, 1], n_outliers=6)
+    model = AdaptiveOTDomainAdapter(beta=2.0, random_state=0).fit(
+        X, y, sample_domain=domain
+    )
+    plan = model.coupling_
+    ns, nt = (domain > 0).sum(), (domain < 0).sum()
+    assert plan.shape == (ns, nt)
+    np.testing.assert_allclose(model.source_mass_, plan.sum(1))
+    np.testing.assert_allclose(model.target_mass_, plan.sum(0))
+    # Inequality marginals: nobody sends or receives more than its bound.
+    assert np.all(model.source_mass_ <= 1 / ns * (1 + 1e-4))
+    assert np.all(model.target_mass_ <= 1 / nt * (1 + 1e-4))
+    assert model.transported_mass_ == pytest.approx(plan.sum())
+    assert 0 < model.transported_mass_ <= 1
+    thr = model.rejection_threshold
+    np.testing.assert_array_equal(
+        model.rejected_source_, model.source_mass_ < thr * model.source_mass_.mean()
+    )
+    np.testing.assert_array_equal(model.source_index_, np.flatnonzero(domain > 0))
+    np.testing.assert_array_equal(model.target_index_, np.flatnonzero(domain < 0))
+    assert model.n_iter_ >= 1 and isinstance(model.converged_, bool)
+    assert set(model.target_labels_) <= set(model.classes_)
+
+
+def test_partial_da_rejects_absent_classes():
+    X, y, domain, yt, _ = make_shift(target_classes=[0, 1])
+    model = AdaptiveOTDomainAdapter(beta=2.0, random_state=0).fit(X, y)
+    ys = y[domain > 0]
+    absent = ys == 2
+    share = rejected_mass_share(model.source_mass_, absent)
+    assert share > 0.8
+    assert model.rejected_source_[absent].mean() > 0.8
+    assert model.rejected_source_[~absent].mean() < 0.2
+    assert target_accuracy(model, X, domain, yt) > 0.9
+
+
+def test_outliers_get_no_mass():
+    X, y, _, _, is_outlier = make_shift(n_outliers=12)
+    model = AdaptiveOTDomainAdapter(beta=2.0, random_state=0).fit(X, y)
+    assert low_mass_share(model.target_mass_, is_outlier) == 1.0
+    np.testing.assert_array_equal(model.rejected_target_[is_outlier], True)
+    assert model.rejected_target_[~is_outlier].mean() < 0.1
+
+
+def test_reproducible_and_sparse_when_batched():
+    X, y, _, _, _ = make_shift(n_per_class=30)
+    kwargs = dict(batch_size=40, random_state=3, beta=2.0)
+    one = AdaptiveOTDomainAdapter(**kwargs).fit(X, y)
+    two = AdaptiveOTDomainAdapter(**kwargs).fit(X, y)
+    assert sp.issparse(one.coupling_)
+    np.testing.assert_array_equal(one.coupling_.toarray(), two.coupling_.toarray())
+    np.testing.assert_array_equal(one.predict(X), two.predict(X))
+    # Block-diagonal minibatch plan still obeys the marginal bounds.
+    assert np.all(one.source_mass_ <= 1 / 90 * (1 + 1e-4))
+
+
+def test_transform_moves_source_rows_only():
+    X, y, domain, _, _ = make_shift()
+    model = AdaptiveOTDomainAdapter(beta=2.0, random_state=0).fit(X, y)
+    np.testing.assert_array_equal(model.transform(X), X)
+    moved = model.transform(X, sample_domain=domain)
+    np.testing.assert_array_equal(moved[domain < 0], X[domain < 0])
+    # Source rows land near the target cloud: their mean moves towards it.
+    gap_before = np.linalg.norm(X[domain > 0].mean(0) - X[domain < 0].mean(0))
+    gap_after = np.linalg.norm(moved[domain > 0].mean(0) - X[domain < 0].mean(0))
+    assert gap_after < 0.5 * gap_before
+    # Row by row: a subset transforms as in the full batch.
+    sub = np.flatnonzero(domain > 0)[:7]
+    np.testing.assert_allclose(
+        model.transform(X[sub], sample_domain=domain[sub]), moved[sub]
+    )
+
+
+def test_hard_label_cost_and_max_normalisation_run():
+    X, y, domain, yt, _ = make_shift()
+    model = AdaptiveOTDomainAdapter(
+        label_cost="hard",
+        distance_normalization="max",
+        alpha=5.0,
+        beta=2.0,
+        random_state=0,
+    ).fit(X, y)
+    assert target_accuracy(model, X, domain, yt) > 0.85
+    assert model.distance_scale_ == pytest.approx(
+        ((X[domain > 0][:, None] - X[domain < 0][None]) ** 2).sum(-1).max()
+    )
+
+
+def test_estimator_without_sample_weight_and_decision_function():
+    X, y, domain, yt, _ = make_shift()
+    model = AdaptiveOTDomainAdapter(KNeighborsClassifier(5), beta=2.0).fit(X, y)
+    assert target_accuracy(model, X, domain, yt) > 0.85
+    assert not hasattr(model, "decision_function")
+    lr = AdaptiveOTDomainAdapter(beta=2.0).fit(X, y)
+    assert lr.decision_function(X[:4]).shape == (4, 3)
+
+
+def test_convergence_warning_when_max_iter_too_small():
+    X, y, _, _, _ = make_shift()
+    with pytest.warns(ConvergenceWarning, match="max_iter"):
+        AdaptiveOTDomainAdapter(max_iter=1, beta=2.0).fit(X, y)
+
+
+def test_no_target_rows_fits_inner_classifier_with_warning():
+    X, y, _, _, _ = make_shift()
+    source = y >= 0
+    with pytest.warns(UserWarning, match="no target rows"):
+        model = AdaptiveOTDomainAdapter().fit(X[source], y[source])
+    expected = LogisticRegression(max_iter=1000).fit(X[source], y[source])
+    np.testing.assert_allclose(model.predict_proba(X), expected.predict_proba(X))
+    assert model.coupling_ is None and model.n_iter_ == 1
+
+
+@pytest.mark.parametrize(
+    "params, data, match",
+    [
+        ({}, "all_unlabelled", "no labelled source"),
+        ({}, "label_minus_two", "labels >= 0"),
+        ({}, "nan", "NaN"),
+        ({}, "domain_no_target", "No target rows"),
+        ({}, "domain_no_source", "No source rows"),
+        ({}, "source_unlabelled", "source rows need class labels"),
+        ({"epsilon": 0.0}, None, "epsilon"),
+        ({"epsilon": -1.0}, None, "epsilon"),
+        ({"beta": -1.0}, None, "beta"),
+        ({"label_cost": "soft"}, None, "label_cost"),
+    ],
+)
+def test_bad_inputs_raise_clear_errors(params, data, match):
+    X, y, domain, _, _ = make_shift(n_per_class=10)
+    fit_kwargs = {}
+    if data == "all_unlabelled":
+        y = -np.ones_like(y)
+    elif data == "label_minus_two":
+        y = y.copy()
+        y[0] = -2
+    elif data == "nan":
+        X = X.copy()
+        X[0, 0] = np.nan
+    elif data == "domain_no_target":
+        fit_kwargs["sample_domain"] = np.ones_like(domain)
+    elif data == "domain_no_source":
+        fit_kwargs["sample_domain"] = -np.ones_like(domain)
+    elif data == "source_unlabelled":
+        fit_kwargs["sample_domain"] = np.r_[domain[:-1], 1]
+    with pytest.raises(ValueError, match=match):
+        AdaptiveOTDomainAdapter(**params).fit(X, y, **fit_kwargs)
+
+
+def test_grid_search_with_skada_scorer_and_splitter():
+    skada_metrics = pytest.importorskip("skada.metrics")
+    from skada.model_selection import SourceTargetShuffleSplit
+
+    X, y, domain, yt, _ = make_shift(n_per_class=25)
+    search = GridSearchCV(
+        AdaptiveOTDomainAdapter(random_state=0),
+        {"beta": [0.0, 2.0], "epsilon": [0.05]},
+        scoring=skada_metrics.PredictionEntropyScorer(),
+        cv=SourceTargetShuffleSplit(n_splits=2, random_state=0),
+        error_score="raise",
+    )
+    search.fit(X, y, sample_domain=domain)
+    assert search.best_params_["beta"] == 2.0
+    assert target_accuracy(search.best_estimator_, X, domain, yt) > 0.85
+
+    weighted = GridSearchCV(
+        AdaptiveOTDomainAdapter(random_state=0),
+        {"beta": [2.0]},
+        scoring=skada_metrics.ImportanceWeightedScorer(),
+        cv=SourceTargetShuffleSplit(n_splits=2, random_state=0),
+        error_score="raise",
+    ).fit(X, y, sample_domain=domain)
+    assert np.isfinite(weighted.best_score_)
+
+
+def test_inside_skada_da_pipeline():
+    skada = pytest.importorskip("skada")
+    X, y, domain, yt, _ = make_shift()
+    pipe = skada.make_da_pipeline(
+        StandardScaler(), AdaptiveOTDomainAdapter(beta=2.0, random_state=0)
+    )
+    pipe.fit(X, y, sample_domain=domain)
+    adapter = pipe[-1].get_estimator()
+    # The adapter saw the target rows (they were not masked out of its fit).
+    assert adapter.target_index_.size == (domain < 0).sum()
+    accuracy = np.mean(
+        pipe.predict(X[domain < 0], sample_domain=domain[domain < 0]) == yt
+    )
+    assert accuracy > 0.85
+
+
+@parametrize_with_checks(
+    [AdaptiveOTDomainAdapter(max_iter=2)],
+    expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS,
+)
+def test_sklearn_compatible(estimator, check):
+    # Common-check data has no target rows: the documented fallback warns.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*no target rows.*")
+        warnings.filterwarnings("ignore", category=ConvergenceWarning)
+        check(estimator)
