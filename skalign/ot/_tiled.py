@@ -90,6 +90,7 @@ class _Tiler:
         width = right_t.shape[1]
         rows = min(self.block_size, self.n)
         buffer = xp.empty((rows, width), dtype=right_t.dtype, device=device(right_t))
+        zero = xp.zeros((), dtype=right_t.dtype, device=device(right_t))
         for start in range(0, self.n, rows):
             stop = min(start + rows, self.n)
             block = buffer[: stop - start]
@@ -100,7 +101,7 @@ class _Tiler:
                 block.clamp_(min=0)
             else:
                 np.matmul(self.left[start:stop], right_t, out=block)
-                np.maximum(block, 0, out=block)
+                np.maximum(block, zero, out=block)
             yield slice(start, stop), block
 
 
@@ -254,7 +255,8 @@ class TiledOTResult:
         Whether the marginal error fell below the tolerance.
     marginal_error : float
         L1 row residual at the last check (``||plan.sum(1) - a||_1`` when the
-        rows are balanced).
+        rows are balanced), measured on the potentials before the last sweep;
+        after a sweep the balanced columns are exact.
     cost : str
         ``"sqeuclidean"`` or ``"cosine"``.
     cost_scale : float
@@ -512,12 +514,15 @@ def _check_points(xp, x, name, like=None):
 
 def _median_cost(x, y, cost):
     """Median cost over a fixed random subsample of pairs (O(n) work)."""
+    xp = get_namespace(x)
     rng = np.random.default_rng(0)
-    xn, yn = to_numpy(x), to_numpy(y)
-    count = min(_MEDIAN_PAIRS, xn.shape[0] * yn.shape[0])
-    rows = rng.integers(0, xn.shape[0], size=count)
-    cols = rng.integers(0, yn.shape[0], size=count)
-    xs, ys = xn[rows].astype(np.float64), yn[cols].astype(np.float64)
+    n, m = x.shape[0], y.shape[0]
+    count = min(_MEDIAN_PAIRS, n * m)
+    # Only the sampled rows leave the device.
+    rows = xp.asarray(rng.integers(0, n, size=count), device=device(x))
+    cols = xp.asarray(rng.integers(0, m, size=count), device=device(y))
+    xs = to_numpy(xp.take(x, rows, axis=0)).astype(np.float64)
+    ys = to_numpy(xp.take(y, cols, axis=0)).astype(np.float64)
     if cost == "sqeuclidean":
         values = np.sum((xs - ys) ** 2, axis=1)
     else:

@@ -209,19 +209,22 @@ def test_topk_mass_fraction_needs_more_than_fixed_k():
     assert by_mass.min() >= 0.9 - 1e-9
 
 
-def test_backend_parity(xp):
+@pytest.mark.parametrize(
+    ("cost", "cost_scale"), [("sqeuclidean", None), ("cosine", "median")]
+)
+def test_backend_parity(xp, cost, cost_scale):
     x, y = _clouds()
-    ref = sinkhorn_tiled(
-        x, y, epsilon=0.1, block_size=8, reg_m=(np.inf, 2.0), tol=1e-10
-    )
-    res = sinkhorn_tiled(
-        xp.asarray(x),
-        xp.asarray(y),
+    opts = dict(
         epsilon=0.1,
+        cost=cost,
+        cost_scale=cost_scale,
         block_size=8,
         reg_m=(np.inf, 2.0),
         tol=1e-10,
     )
+    ref = sinkhorn_tiled(x, y, **opts)
+    res = sinkhorn_tiled(xp.asarray(x), xp.asarray(y), **opts)
+    assert res.cost_scale == ref.cost_scale
     np.testing.assert_allclose(xp.to_numpy(res.f), ref.f, atol=1e-10)
     np.testing.assert_allclose(xp.to_numpy(res.g), ref.g, atol=1e-10)
     np.testing.assert_allclose(
