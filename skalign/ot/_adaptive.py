@@ -104,8 +104,11 @@ def adaptive_ot(
         in the entropic case), potentials ``f, g <= 0``, transported ``mass``
         and ``transport_cost = <cost, plan>``; ``marginals`` is
         ``("inequality", "inequality")``. NumPy in gives NumPy out, Torch in
-        gives Torch out (the exact solver computes on the CPU and converts
-        back).
+        gives Torch out. With ``epsilon > 0`` and Torch tensors that require
+        grad, the plan is differentiable w.r.t. ``cost``, ``a`` and ``b``
+        (implicit differentiation, no unrolling). The exact solver
+        (``epsilon=0``) computes with HiGHS on the CPU, converts back, and
+        returns tensors detached from the graph.
 
     See Also
     --------
@@ -156,6 +159,8 @@ def _from_sequence(x):
 def _exact_adaptive_ot(a, b, cost):
     """Exact AOT as the linear program ``min <C, T>`` s.t. ``T1 <= a, T^T 1 <= b``."""
     xp = get_namespace(cost, a, b)
+    # The LP solution is piecewise constant in the cost: nothing to differentiate.
+    a, b, cost = (x.detach() if hasattr(x, "detach") else x for x in (a, b, cost))
     cost = check_cost(xp, cost)
     n, m = cost.shape
     if n * m > _MAX_EXACT_SIZE:

@@ -273,3 +273,31 @@ def test_underflowing_row_does_not_overflow():
     exact = adaptive_ot(a, b, cost, 0)
     assert res.converged
     assert res.transport_cost == pytest.approx(exact.transport_cost, abs=1e-2)
+
+
+def test_torch_gradient_of_entropic_plan_matches_finite_differences():
+    torch = pytest.importorskip("torch")
+    a, b, cost = _problem(7, n=5, m=4)
+
+    def loss(c):
+        plan = adaptive_ot(a, b, c, 0.05, tol=1e-13, max_iter=20_000).plan
+        return (plan**2).sum() + (plan * np.arange(4.0)).sum()
+
+    t_cost = torch.tensor(cost, requires_grad=True)
+    plan = adaptive_ot(torch.tensor(a), torch.tensor(b), t_cost, 0.05, tol=1e-13).plan
+    ((plan**2).sum() + (plan * torch.arange(4.0)).sum()).backward()
+    step = 1e-6
+    for i, j in [(0, 0), (2, 3), (4, 1)]:
+        bump = np.zeros_like(cost)
+        bump[i, j] = step
+        numeric = (loss(cost + bump) - loss(cost - bump)) / (2 * step)
+        assert t_cost.grad[i, j].item() == pytest.approx(numeric, rel=1e-4, abs=1e-8)
+
+
+def test_exact_torch_requiring_grad_is_detached():
+    torch = pytest.importorskip("torch")
+    cost = torch.tensor(_problem(2)[2], requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        res = adaptive_ot(None, None, cost, 0)
+    assert not res.plan.requires_grad
