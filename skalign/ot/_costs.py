@@ -29,6 +29,9 @@ __all__ = [
 
 _NORMALIZE = (None, "median", "max")
 
+# Sparse graphs drop zero weights, so duplicate points get this edge length.
+_ZERO_EDGE = np.finfo(np.float64).tiny
+
 
 def _float_array(xp, x, name, like=None):
     """``x`` as a floating array; floating arrays of the right dtype pass as is.
@@ -85,6 +88,8 @@ def _normalize(xp, cost, normalize):
     flat = xp.reshape(cost, (-1,))
     if normalize == "max":
         scale = xp.max(flat)
+    elif isinstance(cost, np.ndarray):
+        scale = np.median(flat)  # selection, not a full sort
     else:
         ordered = xp.sort(flat)
         size = ordered.shape[0]
@@ -199,6 +204,7 @@ def _symmetric_knn_graph(X, n_neighbors, mode):
     """kNN graph made symmetric: i ~ j when either is among the other's neighbours."""
     graph = NearestNeighbors(n_neighbors=n_neighbors).fit(X)
     graph = graph.kneighbors_graph(mode=mode)
+    graph.data = np.maximum(graph.data, _ZERO_EDGE)
     return graph.maximum(graph.T).tocsr()
 
 
@@ -211,9 +217,8 @@ def _bridge_components(X, graph, labels, n_components):
         for q in range(p + 1, n_components):
             dist = cdist(X[members[p]], X[members[q]])
             i, j = np.unravel_index(np.argmin(dist), dist.shape)
-            # A tiny floor keeps duplicate points as an edge, not a missing one.
-            gaps[p, q] = max(dist[i, j], np.finfo(float).tiny)
-            ends[p, q] = (members[p][i], members[q][j], dist[i, j])
+            gaps[p, q] = max(dist[i, j], _ZERO_EDGE)
+            ends[p, q] = (members[p][i], members[q][j], gaps[p, q])
     tree = csgraph.minimum_spanning_tree(gaps).tocoo()
     graph = graph.tolil()
     for p, q in zip(tree.row, tree.col, strict=True):
@@ -273,6 +278,8 @@ def knn_geodesic_distances(X, n_neighbors=10, normalize="max"):
         )
         graph = _bridge_components(X, graph, labels, n_components)
     dist = csgraph.shortest_path(graph, method="D", directed=False)
+    # Paths made only of duplicate-point edges have length 0.
+    dist[dist < X.shape[0] * _ZERO_EDGE] = 0.0
     return _normalize(np, dist, normalize)
 
 

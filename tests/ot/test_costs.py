@@ -146,6 +146,16 @@ def test_geodesic_disconnected_graph_is_bridged_with_warning():
     assert np.all(dist >= cdist(X, X) - 1e-12)
 
 
+def test_geodesic_duplicate_points_are_at_distance_zero():
+    # Zero-length kNN edges must stay edges (sparse graphs drop stored zeros).
+    x = np.array([0.0, 0.0, 1.0, 1.0, 2.0, 5.0])
+    with pytest.warns(UserWarning, match="2 connected components"):
+        dist = knn_geodesic_distances(x[:, None], n_neighbors=1, normalize=None)
+    np.testing.assert_array_equal(dist, np.abs(x[:, None] - x[None, :]))
+    same = knn_geodesic_distances(np.zeros((4, 2)), n_neighbors=1)
+    np.testing.assert_array_equal(same, 0.0)
+
+
 def test_geodesic_connected_graph_does_not_warn():
     import warnings
 
