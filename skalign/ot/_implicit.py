@@ -230,7 +230,7 @@ def _check_potential(xp, pot, size, name, like):
             f"{name} is required for an 'inequality' side: its zero entries mark "
             "clamped rows or columns."
         )
-    pot = xp.asarray(pot, dtype=like.dtype)
+    pot = xp.asarray(pot, dtype=like.dtype, device=device(like))
     if pot.shape != (size,):
         raise ValueError(
             f"{name} must be a 1-D array of length {size}, got shape {tuple(pot.shape)}."
@@ -343,16 +343,16 @@ def _null_vector(xp, sides, keep_a, keep_b, row_mass, col_mass, ridge):
     return null / xp.linalg.vector_norm(null)
 
 
-def _weight_gradient(xp, u, mass, side, weights, size, like):
+def _weight_gradient(xp, u, mass, side, weights, size, like, name):
     """``dL/da`` from ``u``: ``u`` for balanced/inequality, ``u * T1 / a`` for KL."""
     if side[0] != "kl":
         return u
     if weights is None:
-        weights = xp.full((size,), 1.0 / size, dtype=like.dtype)
-    weights = xp.asarray(weights, dtype=like.dtype)
+        weights = xp.full((size,), 1.0 / size, dtype=like.dtype, device=device(like))
+    weights = xp.asarray(weights, dtype=like.dtype, device=device(like))
     if weights.shape != (size,):
         raise ValueError(
-            f"a and b must have lengths {size} matching the plan, "
+            f"{name} must be a 1-D array of length {size} matching the plan, "
             f"got shape {tuple(weights.shape)}."
         )
     positive = weights > 0
@@ -470,8 +470,8 @@ def implicit_gradients(
         )
     return ImplicitGradient(
         cost=grad_cost,
-        a=_weight_gradient(xp, u, like, sides[0], a, n, like),
-        b=_weight_gradient(xp, v, op.col_sums(), sides[1], b, m, like),
+        a=_weight_gradient(xp, u, like, sides[0], a, n, like, "a"),
+        b=_weight_gradient(xp, v, op.col_sums(), sides[1], b, m, like, "b"),
         u=u,
         v=v,
         n_iter=n_iter,

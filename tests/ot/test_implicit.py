@@ -449,6 +449,14 @@ def test_bad_inputs_raise_value_error_naming_the_parameter(kwargs, match):
         implicit_cost_gradient(plan, grad_plan, epsilon, **params)
 
 
+def test_kl_weights_of_wrong_length_raise():
+    plan = np.full((4, 3), 1 / 12)
+    with pytest.raises(ValueError, match="b must be a 1-D array of length 3"):
+        implicit_gradients(
+            plan, plan, 0.1, b=np.ones(4), marginals="kl", reg_m=1.0, tol=1e-10
+        )
+
+
 def test_benchmark_helper_agrees_with_unrolled_autograd():
     pytest.importorskip("torch")
     from skalign.ot._implicit import _benchmark_adjoint_vs_unrolled
