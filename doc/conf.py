@@ -18,7 +18,7 @@ sys.path.insert(0, str(HERE.parent))
 # Examples render their figures off-screen.
 os.environ.setdefault("MPLBACKEND", "Agg")
 
-import skalign  # noqa: E402
+import skalign
 
 project = "skalign"
 author = "skalign developers"
@@ -83,21 +83,31 @@ API_MODULES = [
     "skalign.datasets",
     "skalign.utils",
     "skalign.plotting",
+    "skalign.adaptation",
+    "skalign.active",
 ]
 
 
 def _documented_names(api_text):
-    names, module = set(), None
+    """Names listed in the autosummary blocks and ``.. data::`` entries of api.rst."""
+    names, module, in_autosummary = set(), None, False
     for line in api_text.splitlines():
-        match = re.match(r"\.\. currentmodule:: (\S+)", line.strip())
+        stripped = line.strip()
+        match = re.match(r"\.\. currentmodule:: (\S+)", stripped)
         if match:
             module = match.group(1)
             continue
-        entry = line.strip()
-        # Autosummary entries are bare names; constants use ``.. data::``.
-        entry = re.sub(r"^\.\. (auto)?data:: ", "", entry)
-        if module and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", entry):
-            names.add(f"{module}.{entry}")
+        match = re.match(r"\.\. (?:auto)?data:: (\w+)$", stripped)
+        if match and module:
+            names.add(f"{module}.{match.group(1)}")
+            continue
+        if stripped.startswith(".. autosummary::"):
+            in_autosummary = True
+            continue
+        if in_autosummary and stripped and not line.startswith(" "):
+            in_autosummary = False
+        if in_autosummary and module and re.fullmatch(r"[A-Za-z_]\w*", stripped):
+            names.add(f"{module}.{stripped}")
     return names
 
 
@@ -108,6 +118,17 @@ def _check_api_complete(app):
 
     logger = logging.getLogger("skalign.api")
     documented = _documented_names((HERE / "api.rst").read_text())
+    # An object re-exported elsewhere (skalign.GWEmbeddingAligner is
+    # skalign.alignment.GWEmbeddingAligner) needs one entry only.
+    documented_objects = set()
+    for full_name in documented:
+        module_name, _, name = full_name.rpartition(".")
+        try:
+            obj = getattr(importlib.import_module(module_name), name)
+        except (ImportError, AttributeError):
+            logger.warning("doc/api.rst lists %s, which does not exist", full_name)
+            continue
+        documented_objects.add(id(obj))
     for module_name in API_MODULES:
         try:
             module = importlib.import_module(module_name)
@@ -116,7 +137,11 @@ def _check_api_complete(app):
         for name in getattr(module, "__all__", []):
             if name.startswith("__"):
                 continue
-            if f"{module_name}.{name}" not in documented:
+            obj = getattr(module, name)
+            known = f"{module_name}.{name}" in documented
+            if not known and not (
+                id(obj) in documented_objects and not isinstance(obj, int | str)
+            ):
                 logger.warning(
                     "%s.%s is public (in __all__) but missing from doc/api.rst",
                     module_name,
