@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
+from sklearn.base import BaseEstimator
 
 from ..ot import sinkhorn
 
@@ -97,7 +98,7 @@ def _unit_rows(R):
     return np.where(norms > 0, R / np.where(norms > 0, norms, 1.0), fallback)
 
 
-class NetworkAlignmentBackbone:
+class NetworkAlignmentBackbone(BaseEstimator):
     """PARROT-style alignment of two attributed graphs by entropic OT.
 
     The cost is rebuilt from the anchors at every solve:
@@ -265,7 +266,7 @@ class NetworkAlignmentBackbone:
         )
 
 
-class EmbeddingAlignmentBackbone:
+class EmbeddingAlignmentBackbone(BaseEstimator):
     """Cross-domain alignment of two embedding sets by entropic (fused) OT.
 
     Parameters

@@ -299,7 +299,7 @@ class ActiveOTQuerier(BaseEstimator):
                 raise ValueError(
                     "backbone must have a solve(...) method (see the docs)."
                 )
-            chosen = clone(self.backbone)
+            chosen = clone(self.backbone, safe=False)
         self.backbone_ = chosen
         self._rng = check_random_state(self.random_state)
         self.history_ = []
@@ -420,7 +420,10 @@ class ActiveOTQuerier(BaseEstimator):
         """
         check_is_fitted(self)
         # Imported here: the adjoint solver is only needed by query_strategy="avatar".
-        from ..ot import implicit_cost_gradient
+        try:
+            from ..ot import implicit_cost_gradient
+        except ImportError:  # not yet re-exported by skalign.ot
+            from ..ot._implicit import implicit_cost_gradient
 
         solution = self.solution_
         plan = np.asarray(solution.plan, dtype=np.float64)
