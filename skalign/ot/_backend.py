@@ -40,6 +40,9 @@ def as_float(xp, x, *, like=None, dtype=None, name="array"):
     """
     if like is not None:
         dtype = like.dtype if dtype is None else dtype
+        if _is_array_of(xp, x) and device(x) == device(like):
+            # Keep autograd history: asarray would copy-construct a tensor.
+            return x if x.dtype == dtype else xp.astype(x, dtype)
         x = xp.asarray(x, dtype=dtype, device=device(like))
     else:
         x = xp.asarray(x)
@@ -48,6 +51,13 @@ def as_float(xp, x, *, like=None, dtype=None, name="array"):
         elif not xp.isdtype(x.dtype, "real floating"):
             x = xp.astype(x, xp.float64)
     return x
+
+
+def _is_array_of(xp, x):
+    try:
+        return array_namespace(x) is xp
+    except TypeError:
+        return False
 
 
 def to_numpy(x):

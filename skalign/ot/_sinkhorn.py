@@ -136,7 +136,10 @@ class _Side:
         tiny = xp.finfo(kv.dtype).tiny
         safe_kv = xp.where(kv > 0, kv, xp.full_like(kv, tiny))
         if self.kind == "balanced":
-            u = self.weights / safe_kv
+            # w / max(kv, w / cap) caps u at exp(log_cap) without overflowing;
+            # a capped u is out of range, so the caller absorbs and rebuilds.
+            floor = self.weights * math.exp(-log_cap)
+            u = self.weights / xp.maximum(safe_kv, floor)
         elif self.kind == "kl":
             log_u = self.lam * (self.log_weights - xp.log(safe_kv))
             log_u = log_u - (1.0 - self.lam) * self.safe_pot(pot_abs) / self.epsilon
