@@ -84,8 +84,9 @@ class AdaptiveOTDomainAdapter(ClassifierMixin, BaseEstimator):
        pairs with a negative net cost carry mass;
     4. moves each source row to the barycentre of the target rows it is
        transported to, labels each target row with the source labels it
-       receives, and refits the classifier on both, every row weighted by the
-       fraction of its mass that was transported.
+       receives, and refits the classifier on both, every row weighted by its
+       transported mass relative to the mean of its side (capped at 1), so
+       rejected rows weigh about 0.
 
     It stops when fewer than ``tol`` of the target pseudo-labels change and the
     transported mass changes by less than ``tol`` (relative).
@@ -510,9 +511,11 @@ class AdaptiveOTDomainAdapter(ClassifierMixin, BaseEstimator):
         return sp.csr_matrix(sum(blocks[1:], blocks[0])), None
 
     def _refit(self, Xs, ys, mapped, s_mass, Xt, labels, t_mass):
-        n, m = Xs.shape[0], Xt.shape[0]
-        # Mass fractions in [0, 1]: a fully transported row weighs 1, a rejected 0.
-        weights = np.r_[s_mass * n, t_mass * m]
+        # Mass relative to the mean of its side, capped at 1: rows carrying at
+        # least the average mass weigh 1, rejected rows ~0. Relative (not
+        # absolute) so that a plan moving little mass overall still keeps the
+        # source supervision instead of fitting on vanishing weights.
+        weights = np.r_[_relative_mass(s_mass), _relative_mass(t_mass)]
         estimator = self._make_estimator(check_random_state(self.random_state))
         self.estimator_ = _fit_weighted(
             estimator,
@@ -658,6 +661,13 @@ def _read_plan(plan, Xs, Xt, onehot):
     mapped = np.where(s_mass[:, None] > 0, mapped, Xs)
     proba = np.where(t_mass[:, None] > 0, proba, 1.0 / onehot.shape[1])
     return mapped, proba, s_mass, t_mass
+
+
+def _relative_mass(mass):
+    mean = mass.mean()
+    if mean <= 0:
+        return np.ones_like(mass)
+    return np.minimum(mass / mean, 1.0)
 
 
 def _rejected(mass, threshold):

@@ -57,8 +57,9 @@ def load_office_caltech10(
         setting), a sequence keeps the listed classes.
     outlier_fraction : float in [0, 1), default=0.0
         Append this fraction (of the kept target rows) of off-distribution
-        target rows: on a random fifth of the features, uniform noise over each
-        feature's observed target range (zero elsewhere); rows unlike any image.
+        target rows, off the data's support: each spreads a typical row total
+        (random Dirichlet weights) over a quarter of the tenth of the features
+        the target uses least, so it looks like no image of either domain.
     data_home : str or path or None
         Directory holding ``office_caltech10_surf/office_caltech10_surf.npz``.
     random_state : int, RandomState or None
@@ -189,10 +190,15 @@ def _make_pair(
     Xt, yt = Xt[keep], yt[keep]
     n_out = round(outlier_fraction * Xt.shape[0])
     if n_out:
-        # Uniform noise over each feature's observed range on a random fifth of
-        # the features: sparse rows with no object structure, unlike any image.
-        active = rng.uniform(size=(n_out, Xt.shape[1])) < 0.2
-        outliers = active * rng.uniform(size=(n_out, Xt.shape[1])) * Xt.max(0)
+        # Off the data's support: each outlier spreads a typical row total over
+        # a few of the features the target almost never uses (rarest tenth),
+        # so it looks like no image of either domain whatever the scaling.
+        rare = np.argsort(Xt.mean(0), kind="stable")[: max(Xt.shape[1] // 10, 2)]
+        totals = Xt.sum(1)[rng.randint(Xt.shape[0], size=n_out)]
+        outliers = np.zeros((n_out, Xt.shape[1]))
+        for row, total in zip(outliers, totals, strict=True):
+            bins = rng.choice(rare, size=max(rare.size // 4, 1), replace=False)
+            row[bins] = total * rng.dirichlet(np.ones(bins.size))
         Xt = np.vstack([Xt, outliers])
         yt = np.r_[yt, -np.ones(n_out, dtype=np.int64)]
     is_outlier = np.r_[np.zeros(keep.sum(), dtype=bool), np.ones(n_out, dtype=bool)]
@@ -202,7 +208,7 @@ def _make_pair(
             f" Target restricted to classes {np.unique(yt[yt >= 0]).tolist()}."
         )
     if n_out:
-        description += f" {n_out} uniform-noise outliers appended to the target."
+        description += f" {n_out} off-support outliers appended to the target."
     return Bunch(
         X=np.vstack([Xs, Xt]),
         y=np.r_[ys, -np.ones(nt, dtype=np.int64)],
