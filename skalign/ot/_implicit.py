@@ -36,9 +36,10 @@ are never densified.
 
 Pinned rows (anchors that put almost all of a row's mass on one column) make
 the system nearly decoupled, but the right-hand side has almost no component
-along the corresponding small eigenvalues: with 10-50% of 300 rows pinned,
-CG converged in 12-61 iterations without a ridge. ``ridge`` remains available
-for harder cases.
+along the corresponding small eigenvalues: with 10-50% of 300 rows pinned
+(anchor costs -1 to -10, epsilon 0.1), CG reached a relative residual of
+1e-10 in 6-26 iterations without a ridge, and a ridge made it slower.
+``ridge`` remains available as a safeguard (error ``O(ridge)``).
 """
 
 import dataclasses
