@@ -208,12 +208,13 @@ def _check_plan_and_grad(plan, grad_plan):
         xp = get_namespace(np.empty(0))
     else:
         xp = get_namespace(plan)
-        plan = xp.asarray(plan)
+        # The adjoint solve is a backward pass itself: never record it.
+        plan = xp.asarray(_detach(plan))
         if not xp.isdtype(plan.dtype, "real floating"):
             plan = xp.astype(plan, xp.float64)
-        if hasattr(grad_plan, "detach"):
-            grad_plan = grad_plan.detach()
-        grad_plan = xp.asarray(grad_plan, dtype=plan.dtype, device=device(plan))
+        grad_plan = xp.asarray(
+            _detach(grad_plan), dtype=plan.dtype, device=device(plan)
+        )
         values, grad_values = plan, grad_plan
     if plan.ndim != 2:
         raise ValueError(f"plan must be a 2-D array, got {plan.ndim} dimension(s).")
@@ -240,7 +241,7 @@ def _check_potential(xp, pot, size, name, like):
             f"{name} is required for an 'inequality' side: its zero entries mark "
             "clamped rows or columns."
         )
-    pot = xp.asarray(pot, dtype=like.dtype, device=device(like))
+    pot = xp.asarray(_detach(pot), dtype=like.dtype, device=device(like))
     if pot.shape != (size,):
         raise ValueError(
             f"{name} must be a 1-D array of length {size}, got shape {tuple(pot.shape)}."

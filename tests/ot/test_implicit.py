@@ -301,6 +301,14 @@ def test_numpy_and_torch_plans_give_the_same_gradient(xp):
     np.testing.assert_allclose(xp.to_numpy(grad), expected, atol=1e-10)
 
 
+def test_torch_plan_that_requires_grad_is_not_recorded():
+    torch = pytest.importorskip("torch")
+    cost = torch.rand(5, 4, dtype=torch.float64, requires_grad=True)
+    plan = sinkhorn(None, None, cost, EPSILON, tol=1e-10).plan
+    grad = implicit_cost_gradient(plan, 2 * plan, EPSILON)
+    assert isinstance(grad, torch.Tensor) and not grad.requires_grad
+
+
 def test_torch_float32_stays_float32():
     torch = pytest.importorskip("torch")
     cost = torch.rand(8, 6, generator=torch.Generator().manual_seed(0))
