@@ -28,7 +28,8 @@ method of AvAtar, ICML 2026). Per side:
   leaves the system (``u_i = 0``) and ``dL/da_i = 0``.
 
 The system is solved by conjugate gradients on the Schur complement
-``D_b - T^T D_a^{-1} T`` (``u`` eliminated exactly, diagonal preconditioner),
+``D_b - T^T D_a^{-1} T`` (``D_a``, ``D_b`` the diagonal blocks of ``A``; ``u``
+eliminated exactly; preconditioner ``D_b``),
 which needs half the iterations of Jacobi-preconditioned CG on the full
 ``(n + m)`` system for the same products by ``T`` and ``T.T``. Each iteration
 costs ``O(nnz(T))``: ``scipy.sparse`` plans (for example a top-k truncation)
@@ -453,6 +454,17 @@ def implicit_gradients(
     -----
     ConvergenceWarning
         If the relative residual does not reach ``tol`` in ``max_iter``.
+
+    Notes
+    -----
+    :func:`skalign.ot.sinkhorn` and :func:`skalign.ot.adaptive_ot` called with
+    Torch tensors that require grad return a plan whose ``backward`` calls this
+    function (with the solver's ``tol``, at least ``100`` machine epsilons), so
+    ``loss(result.plan).backward()`` fills ``cost.grad``, ``a.grad`` and
+    ``b.grad`` without unrolling the iterations. The potentials ``f`` and ``g``
+    of that result are detached (with balanced marginals they are only defined
+    up to a shift), and double backward is not supported. The gradient is that
+    of the exact solution: it is accurate when the solver has converged.
 
     Examples
     --------
