@@ -374,7 +374,12 @@ def sinkhorn(
 
     where a side with ``reg_m`` infinite (the default) is a hard constraint.
     NumPy inputs give NumPy outputs, Torch tensors give Torch tensors on the
-    same device.
+    same device. When ``cost`` (or ``a``, ``b``) requires grad, the returned
+    plan is differentiable through the implicit function theorem: the backward
+    pass solves the adjoint system by conjugate gradients
+    (:func:`skalign.ot.implicit_cost_gradient`) instead of unrolling the
+    iterations. The potentials ``f``, ``g`` are then detached and
+    ``transport_cost`` is a float; differentiate ``(cost * plan).sum()``.
 
     Parameters
     ----------
