@@ -11,6 +11,8 @@ Usage::
 
     OMP_NUM_THREADS=1 python benchmarks/bench_active.py            # 5 seeds
     OMP_NUM_THREADS=1 python benchmarks/bench_active.py --quick    # 1 seed, 10%
+    OMP_NUM_THREADS=1 python benchmarks/bench_active.py --sweep-only
+        # backbone epsilon and marginals; sparse vs dense influence time vs size
 
 The data are read from ``../shared/data/phone-email`` (or ``SKALIGN_DATA``).
 """
@@ -23,7 +25,11 @@ import warnings
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
-from skalign.active import ActiveOTQuerier
+from skalign.active import (
+    ActiveOTQuerier,
+    EmbeddingAlignmentBackbone,
+    NetworkAlignmentBackbone,
+)
 from skalign.datasets import load_phone_email
 from skalign.metrics import hits_at_k, mean_reciprocal_rank
 
@@ -76,6 +82,43 @@ def influence_times(base, repeats=3):
     return times
 
 
+def backbone_sweep(data, evaluation):
+    """Backbone MRR (all 800 test pairs) for several epsilons and marginals."""
+    print("\n| backbone setting | MRR | Hits@1 | Hits@10 | fit (s) |")
+    print("|---|---|---|---|---|")
+    settings = [
+        (f"epsilon={eps:g}, balanced", eps, None) for eps in (5e-4, 2e-3, 1e-2, 5e-2)
+    ]
+    settings.append(("epsilon=0.0005, target KL rho=0.05", 5e-4, (None, 0.05)))
+    settings.append(("epsilon=0.0005, both KL rho=0.05", 5e-4, 0.05))
+    for label, eps, reg_m in settings:
+        start = time.perf_counter()
+        querier = ActiveOTQuerier(NetworkAlignmentBackbone(reg_m=reg_m), epsilon=eps)
+        querier.fit(data.X, data.y, adjacency=data.adjacency)
+        mrr, h1, h10 = evaluate(querier, evaluation)
+        print(
+            f"| {label} | {mrr:.3f} | {h1:.3f} | {h10:.3f} | {time.perf_counter() - start:.1f} |"
+        )
+
+
+def influence_scaling(sizes=(1000, 2000, 4000)):
+    """Seconds of one influence computation, sparse vs dense, on 2-D point clouds."""
+    print("\n| n = m | nnz per row (sparse) | sparse (s) | dense (s) | ratio |")
+    print("|---|---|---|---|---|")
+    for n in sizes:
+        rng = np.random.default_rng(0)
+        X = np.vstack([rng.normal(size=(n, 2)), rng.normal(size=(n, 2)) + 0.1])
+        y = np.r_[np.full(n, -1), np.full(n, -2)]
+        backbone = EmbeddingAlignmentBackbone(metric="sqeuclidean", tol=1e-4)
+        base = ActiveOTQuerier(backbone, epsilon=0.01).fit(X, y)
+        times = influence_times(base, repeats=1)
+        nnz = copy.deepcopy(base).pair_influence()[0].nnz / n
+        print(
+            f"| {n} | {nnz:.1f} | {times['sparse']:.3f} | {times['dense']:.3f} | "
+            f"{times['dense'] / times['sparse']:.1f}x |"
+        )
+
+
 def fmt(values):
     values = np.asarray(values)
     return (
@@ -90,9 +133,18 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="1 seed, 10%% budget only")
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--epsilon", type=float, default=5e-4)
+    parser.add_argument(
+        "--sweep-only",
+        action="store_true",
+        help="only the backbone epsilon/marginal sweep and the influence scaling",
+    )
     args = parser.parse_args(argv)
     warnings.simplefilter("ignore", ConvergenceWarning)
     data = load_phone_email()
+    if args.sweep_only:
+        backbone_sweep(data, data.anchors_test)
+        influence_scaling()
+        return
     n_source = data.adjacency[0].shape[0]
     partner = np.full(data.X.shape[0], -1)
     partner[data.anchors_test[:, 0]] = data.anchors_test[:, 1]
