@@ -1,5 +1,6 @@
 """Unsupervised domain adaptation with Adaptive optimal transport."""
 
 from ._adaptive_ot import AdaptiveOTDomainAdapter
+from ._deep import DeepAdaptiveOTDomainAdapter
 
-__all__ = ["AdaptiveOTDomainAdapter"]
+__all__ = ["AdaptiveOTDomainAdapter", "DeepAdaptiveOTDomainAdapter"]
