@@ -2,11 +2,13 @@
 
 from .active import ActiveOTQuerier
 from .adaptation import AdaptiveOTDomainAdapter
+from .alignment import GWEmbeddingAligner
 
 __version__ = "0.1.0.dev0"
 
 __all__ = [
     "ActiveOTQuerier",
     "AdaptiveOTDomainAdapter",
+    "GWEmbeddingAligner",
     "__version__",
 ]
