@@ -12,9 +12,10 @@ Sections (every pair is measured side by side in the same run, same threads):
   of log-domain Sinkhorn iterations; each method runs in its own subprocess and
   its peak memory is the rise of the peak RSS over the RSS before the solve.
 - ``tiled``: :func:`skalign.ot.sinkhorn_tiled` at n = m = 50,000 points in 64
-  dimensions (float32), in a subprocess that reports its own peak RSS
-  (``getrusage(RUSAGE_SELF).ru_maxrss``, i.e. what ``RUSAGE_CHILDREN`` gives the
-  parent for this one child), so the other sections do not pollute it.
+  dimensions (float32), in a subprocess that reports its own peak RSS (``VmHWM``).
+  Not ``getrusage(...).ru_maxrss``: Linux carries the parent's peak RSS into a
+  child across fork and exec, so a child of a parent that once held 2 GB reports
+  2 GB whatever it does (and ``RUSAGE_CHILDREN`` inherits the same number).
 
 Usage::
 
@@ -27,7 +28,6 @@ import argparse
 import json
 import math
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -306,7 +306,9 @@ def tiled_worker(n, d, epsilon, tol, max_iter, dtype):
         warn=False,
     )
     elapsed = time.perf_counter() - start
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # VmHWM belongs to this process's own address space (ru_maxrss would start
+    # from the parent's peak, inherited through fork and exec).
+    peak_mb = _status_mb("VmHWM")
     matched = math.nan
     if max_iter > 1:
         # Row i of x is the partner of column inverse_perm[i] of y.
