@@ -27,12 +27,11 @@ from typing import ClassVar
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
-from sklearn.utils import check_random_state
+from sklearn.utils import TransformerTags, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ..ot import adaptive_ot
 from ..utils import check_sample_domain
 
 __all__ = ["DeepAdaptiveOTDomainAdapter"]
@@ -44,109 +43,11 @@ def _torch():
     return torch
 
 
-def _make_module(n_features, hidden, n_components, n_classes, dropout):
-    torch = _torch()
-    nn = torch.nn
+def _modules():
+    # Torch is imported only when the learned regime is used.
+    from . import _torch_modules
 
-    class AOTNet(nn.Module):
-        """MLP feature extractor and linear head; returns (logits, features)."""
-
-        def __init__(self):
-            super().__init__()
-            layers, width = [], n_features
-            for size in hidden:
-                layers += [nn.Linear(width, size), nn.ReLU(), nn.Dropout(dropout)]
-                width = size
-            layers += [nn.Linear(width, n_components)]
-            self.features = nn.Sequential(*layers)
-            self.head = nn.Linear(n_components, n_classes)
-
-        def forward(self, xs, xt=None):
-            fs = self.features(xs)
-            if xt is None:
-                return self.head(fs), fs
-            ft = self.features(xt)
-            return self.head(fs), fs, self.head(ft), ft
-
-    return AOTNet()
-
-
-def _make_net_class():
-    from skorch import NeuralNetClassifier
-
-    torch = _torch()
-    F = torch.nn.functional
-
-    class AOTNeuralNet(NeuralNetClassifier):
-        """skorch classifier whose training loss adds the Adaptive OT term."""
-
-        def __init__(
-            self, *args, alpha=1.0, beta=1.0, epsilon=0.05, lambda_ot=1.0, **kw
-        ):
-            super().__init__(*args, **kw)
-            self.alpha = alpha
-            self.beta = beta
-            self.epsilon = epsilon
-            self.lambda_ot = lambda_ot
-
-        def get_loss(self, y_pred, y_true, X=None, training=False):
-            if not isinstance(y_pred, tuple) or len(y_pred) != 4:
-                return super().get_loss(y_pred[0], y_true, X=X, training=training)
-            logits_s, fs, logits_t, ft = y_pred
-            y_true = y_true.to(logits_s.device).long()
-            loss = F.cross_entropy(logits_s, y_true)
-            if self.lambda_ot == 0:
-                return loss
-            cost = self.aot_cost(fs, ft, y_true, logits_t)
-            with torch.no_grad():
-                plan = adaptive_ot(
-                    None,
-                    None,
-                    cost.detach().double(),
-                    self.epsilon,
-                    max_iter=500,
-                    tol=1e-4,
-                    warn=False,
-                ).plan
-                if not bool(torch.isfinite(plan).all()):
-                    raise FloatingPointError(
-                        "Adaptive OT returned a non-finite plan on a minibatch; "
-                        "increase epsilon."
-                    )
-            # Danskin: <T*, C> with T* detached differentiates the OT value.
-            self.history.record_batch("ot_mass", float(plan.sum()))
-            return loss + self.lambda_ot * (plan.to(cost.dtype) * cost).sum()
-
-        def aot_cost(self, fs, ft, y_true, logits_t, scale=None):
-            """Mixed-sign batch cost; ``scale`` defaults to the detached median."""
-            dist = torch.cdist(fs, ft) ** 2
-            if scale is None:
-                scale = dist.detach().median().clamp_min(1e-12)
-            onehot = F.one_hot(y_true, logits_t.shape[1]).to(fs.dtype)
-            return (
-                self.alpha * dist / scale
-                - self.beta * onehot @ F.softmax(logits_t, 1).T
-            )
-
-    return AOTNeuralNet
-
-
-def _paired_domains(Xs, ys, Xt, seed):
-    """Dataset of source rows, each paired with a random target row per draw."""
-    from torch.utils.data import Dataset
-
-    class PairedDomains(Dataset):
-        def __init__(self):
-            self.rng = np.random.default_rng(seed)
-
-        def __len__(self):
-            return len(Xs)
-
-        def __getitem__(self, i):
-            j = int(self.rng.integers(len(Xt)))
-            return {"xs": Xs[i], "xt": Xt[j]}, ys[i]
-
-    return PairedDomains()
+    return _torch_modules
 
 
 class DeepAdaptiveOTDomainAdapter(ClassifierMixin, BaseEstimator):
@@ -302,8 +203,8 @@ class DeepAdaptiveOTDomainAdapter(ClassifierMixin, BaseEstimator):
         rng = check_random_state(self.random_state)
         seed = int(rng.randint(np.iinfo(np.int32).max))
         torch.manual_seed(seed)
-        net = _make_net_class()(
-            _make_module(
+        net = _modules().AOTNeuralNet(
+            _modules().AOTNet(
                 X.shape[1],
                 tuple(self.hidden_layer_sizes),
                 self.n_components,
@@ -335,7 +236,10 @@ class DeepAdaptiveOTDomainAdapter(ClassifierMixin, BaseEstimator):
             Xt = X[source]
         else:
             Xt = X[target]
-        net.fit(_paired_domains(X[source], ys, Xt, seed), y=None)
+        net.fit(_modules().PairedDomains(X[source], ys, Xt, seed), y=None)
+        # Predict in float64 so that a row's output does not depend on the
+        # batch it is computed in (float32 BLAS rounding varies with shape).
+        net.module_.double()
         self.net_ = net
         self.n_iter_ = len(net.history)
         return self
@@ -356,7 +260,7 @@ class DeepAdaptiveOTDomainAdapter(ClassifierMixin, BaseEstimator):
 
     def _forward(self, X):
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=np.float32, reset=False)
+        X = validate_data(self, X, dtype=np.float64, reset=False)
         torch = _torch()
         module = self.net_.module_
         module.eval()
@@ -379,11 +283,22 @@ class DeepAdaptiveOTDomainAdapter(ClassifierMixin, BaseEstimator):
 
     def predict(self, X, sample_domain=None, allow_source=False):
         """Predicted classes of new rows."""
+        check_is_fitted(self)
         return self.classes_[self.predict_proba(X).argmax(1)]
 
     def transform(self, X, sample_domain=None, allow_source=False):
         """Learned features ``phi(X)`` of new rows (both domains share them)."""
         return self._forward(X)[1].astype(np.float64)
+
+    def fit_transform(self, X, y, sample_domain=None):
+        """Fit, then return the learned features of the training rows."""
+        return self.fit(X, y, sample_domain=sample_domain).transform(X)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # transform gives learned features (n_components columns), float64.
+        tags.transformer_tags = TransformerTags(preserves_dtype=["float64"])
+        return tags
 
     def score(self, X, y, sample_weight=None, sample_domain=None, allow_source=False):
         """Accuracy on labelled rows."""
