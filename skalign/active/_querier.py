@@ -49,17 +49,25 @@ def top_mass_plan(plan, mass_fraction=0.9, max_k=64):
     array([[0.6, 0.3, 0. ]])
     """
     n, m = plan.shape
-    k_cap = int(min(max_k, m))
-    top = np.argpartition(-plan, k_cap - 1, axis=1)[:, :k_cap]
-    values = np.take_along_axis(plan, top, axis=1)
-    order = np.argsort(-values, axis=1)
-    top = np.take_along_axis(top, order, axis=1)
-    values = np.take_along_axis(values, order, axis=1)
-    row_mass = plan.sum(axis=1, keepdims=True)
-    before = np.cumsum(values, axis=1) - values
-    keep = (before < mass_fraction * row_mass) & (values > 0)
-    rows = np.repeat(np.arange(n), k_cap).reshape(n, k_cap)
-    return sp.csr_matrix((values[keep], (rows[keep], top[keep])), shape=(n, m))
+    row_mass = plan.sum(axis=1)
+    # Entries below (1 - f) * mass / m hold at most a fraction (1 - f) of their
+    # row together, so the smallest set reaching f lies among the others: only
+    # those are sorted, never the whole dense row.
+    threshold = (1.0 - mass_fraction) * row_mass / m
+    rows, cols = np.nonzero((plan > threshold[:, None]) & (plan > 0))
+    values = plan[rows, cols]
+    order = np.lexsort((-values, rows))
+    rows, cols, values = rows[order], cols[order], values[order]
+    starts = np.searchsorted(rows, rows, side="left")
+    before = np.cumsum(values) - values
+    before = before - before[starts]  # mass of the larger entries of the same row
+    rank = np.arange(rows.size) - starts
+    keep = rank < max_k
+    if mass_fraction < 1.0:  # at 1, rounding in the cumulative sums must drop nothing
+        keep &= before < mass_fraction * row_mass[rows]
+    sparse = sp.csr_matrix((values[keep], (rows[keep], cols[keep])), shape=(n, m))
+    sparse.sum_duplicates()  # canonical CSR (sorted indices) for sparse arithmetic
+    return sparse
 
 
 class ActiveOTQuerier(BaseEstimator):

@@ -150,9 +150,22 @@ def test_sparse_influence_equals_dense_with_full_mass():
     sparse_q.fit(data.X, data.y, adjacency=data.adjacency)
     dense_q = ActiveOTQuerier(influence="dense", **kwargs)
     dense_q.fit(data.X, data.y, adjacency=data.adjacency)
-    np.testing.assert_allclose(
-        sparse_q.row_influence(), dense_q.row_influence(), rtol=1e-4, atol=1e-10
+    sparse_pairs, dense_pairs = (
+        sparse_q.pair_influence()[0],
+        dense_q.pair_influence()[0],
     )
+    np.testing.assert_allclose(
+        sparse_pairs.toarray(),
+        dense_pairs,
+        rtol=0,
+        atol=1e-3 * np.abs(dense_pairs).max(),
+    )
+    sparse_rows, dense_rows = sparse_q.row_influence(), dense_q.row_influence()
+    # Both stop CG at a relative residual of 1e-6; row scores are sums of pair
+    # influences that partly cancel, so compare on the scale of the scores.
+    scale = np.abs(dense_rows).max()
+    np.testing.assert_allclose(sparse_rows, dense_rows, rtol=0, atol=0.05 * scale)
+    assert set(np.argsort(-sparse_rows)[:5]) == set(np.argsort(-dense_rows)[:5])
 
 
 def test_top_mass_plan_keeps_the_requested_mass():
