@@ -291,3 +291,47 @@ def test_sklearn_compatible(estimator, check):
         warnings.filterwarnings("ignore", message=".*no target rows.*")
         warnings.filterwarnings("ignore", category=ConvergenceWarning)
         check(estimator)
+
+
+def _office(shared_data_dir, **kwargs):
+    from sklearn.preprocessing import normalize
+
+    from skalign.datasets import load_office_caltech10
+
+    data = load_office_caltech10(
+        "webcam", "dslr", data_home=shared_data_dir, random_state=0, **kwargs
+    )
+    X = normalize(data.X)
+    source = data.sample_domain > 0
+    # Scaler on the trusted source rows, std floored (see benchmarks/bench_da.py).
+    scaler = StandardScaler().fit(X[source])
+    scaler.scale_ = np.maximum(scaler.scale_, np.percentile(scaler.scale_, 10))
+    return data, scaler.transform(X), source
+
+
+@pytest.mark.slow
+def test_office_webcam_to_dslr_beats_source_only(shared_data_dir):
+    data, X, source = _office(shared_data_dir)
+    base = LogisticRegression(max_iter=1000).fit(X[source], data.y[source])
+    base_acc = base.score(X[~source], data.y_target)
+    model = AdaptiveOTDomainAdapter(beta=1.0, epsilon=0.05, random_state=0)
+    model.fit(X, data.y, sample_domain=data.sample_domain)
+    assert model.score(X[~source], data.y_target) > base_acc
+
+
+@pytest.mark.slow
+def test_office_partial_rejects_absent_classes(shared_data_dir):
+    data, X, source = _office(shared_data_dir, target_classes=5)
+    model = AdaptiveOTDomainAdapter(beta=1.0, epsilon=0.05, random_state=0)
+    model.fit(X, data.y, sample_domain=data.sample_domain)
+    absent = data.y[source] >= 5
+    assert rejected_mass_share(model.source_mass_, absent) > 0.9
+
+
+@pytest.mark.slow
+def test_office_outliers_rejected(shared_data_dir):
+    data, X, _ = _office(shared_data_dir, outlier_fraction=0.1)
+    model = AdaptiveOTDomainAdapter(beta=1.0, epsilon=0.05, random_state=0)
+    model.fit(X, data.y, sample_domain=data.sample_domain)
+    assert low_mass_share(model.target_mass_, data.is_outlier) >= 0.9
+    assert low_mass_share(model.target_mass_, ~data.is_outlier) <= 0.1
