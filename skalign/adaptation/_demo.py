@@ -37,7 +37,10 @@ def _synthetic(seed):
     ys = np.repeat([0, 1, 2], 60)
     Xs = centres[ys] + rng.normal(size=(ys.size, 2))
     yt = np.repeat([0, 1], 60)
-    Xt = centres[yt] + rng.normal(size=(yt.size, 2)) + [0.0, 2.5]
+    # The target is rotated by 0.5 rad and moved up: a shift that fools a
+    # source-only classifier on part of the target.
+    rot = np.array([[np.cos(0.5), -np.sin(0.5)], [np.sin(0.5), np.cos(0.5)]])
+    Xt = (centres[yt] + rng.normal(size=(yt.size, 2))) @ rot.T + [0.0, 2.5]
     outliers = 30 + 5 * rng.normal(size=(12, 2))
     X = np.vstack([Xs, Xt, outliers])
     y_target = np.r_[yt, -np.ones(12, dtype=int)]
