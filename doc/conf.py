@@ -83,6 +83,7 @@ API_MODULES = [
     "skalign.datasets",
     "skalign.utils",
     "skalign.plotting",
+    "skalign.alignment",
     "skalign.adaptation",
     "skalign.active",
 ]
