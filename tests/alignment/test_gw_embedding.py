@@ -16,7 +16,7 @@ from skalign.datasets import load_snareseq, make_isometric_pair
 from skalign.metrics import foscttm, gw_distortion_scorer, label_transfer_accuracy
 from skalign.utils import stack_domains
 
-FAST = dict(max_epochs=3, batch_size=32, random_state=0)
+FAST = dict(max_epochs=3, batch_size=32, n_init=1, random_state=0)
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +42,7 @@ EXPECTED_FAILED_CHECKS = {
 
 
 @parametrize_with_checks(
-    [GWEmbeddingAligner(max_epochs=2, batch_size=16, random_state=0)],
+    [GWEmbeddingAligner(max_epochs=2, batch_size=16, n_init=1, random_state=0)],
     expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS,
 )
 def test_sklearn_compatible(estimator, check):
@@ -83,7 +83,7 @@ def test_gw_loss_gradient_matches_finite_differences():
 
 
 def test_training_uses_implicit_sinkhorn_and_changes_parameters(pair):
-    aligner = GWEmbeddingAligner(max_epochs=1, batch_size=40, random_state=0)
+    aligner = GWEmbeddingAligner(max_epochs=1, batch_size=40, n_init=1, random_state=0)
     _quiet_fit(aligner, pair.X)
     initial = GWEmbeddingAligner(max_epochs=1, batch_size=40, random_state=0)
     initial_net = initial._make_net(4, 4, 40, seed=0)
@@ -208,9 +208,19 @@ def test_bad_inputs_raise_clear_errors(pair):
         aligner.transform(pair.X[:, :5])
 
 
+def test_n_init_keeps_the_least_distorting_restart(pair):
+    aligner = _quiet_fit(GWEmbeddingAligner(**{**FAST, "n_init": 3}), pair.X)
+    assert len(aligner.init_distortions_) == 3
+    kept = aligner._distortion_of_prepared(*aligner.reference_rows_)
+    assert kept == pytest.approx(min(aligner.init_distortions_))
+    assert aligner.history_ is aligner.net_.history
+
+
 def test_warns_when_training_did_not_converge(pair):
     with pytest.warns(ConvergenceWarning, match="max_epochs"):
-        GWEmbeddingAligner(max_epochs=2, batch_size=40, random_state=0).fit(pair.X)
+        GWEmbeddingAligner(max_epochs=2, batch_size=40, n_init=1, random_state=0).fit(
+            pair.X
+        )
 
 
 @pytest.mark.slow
