@@ -26,7 +26,7 @@ TARGET_ROW = -2
 UNKNOWN = -1
 
 
-def top_mass_plan(plan, mass_fraction=0.9, max_k=64):
+def top_mass_plan(plan, mass_fraction=0.9, max_k=128):
     """Sparse plan keeping, per row, the largest entries holding ``mass_fraction``.
 
     A fixed top-k can keep only a small part of a row's mass at moderate
@@ -56,7 +56,9 @@ def top_mass_plan(plan, mass_fraction=0.9, max_k=64):
     threshold = (1.0 - mass_fraction) * row_mass / m
     rows, cols = np.nonzero((plan > threshold[:, None]) & (plan > 0))
     values = plan[rows, cols]
-    order = np.lexsort((-values, rows))
+    # One float key sorts by row, then by decreasing share of the row's mass.
+    share = values / row_mass[rows]
+    order = np.argsort(rows + (1.0 - 0.5 * share), kind="stable")
     rows, cols, values = rows[order], cols[order], values[order]
     starts = np.searchsorted(rows, rows, side="left")
     before = np.cumsum(values) - values
@@ -115,7 +117,7 @@ class ActiveOTQuerier(BaseEstimator):
         Strength of the supervision in ``C * (1 - beta H)``.
     mass_fraction : float in (0, 1], default=0.9
         Row mass kept by the sparse plan.
-    max_k : int, default=64
+    max_k : int, default=128
         Largest number of entries kept per row by the sparse plan.
     ridge : float >= 0, default=1e-6
         Relative ridge of the adjoint system (pinned anchor rows make it
@@ -184,7 +186,7 @@ class ActiveOTQuerier(BaseEstimator):
         epsilon=5e-4,
         beta=0.9,
         mass_fraction=0.9,
-        max_k=64,
+        max_k=128,
         ridge=1e-6,
         random_state=None,
         verbose=0,
