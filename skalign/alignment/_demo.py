@@ -8,13 +8,19 @@ from sklearn.exceptions import ConvergenceWarning
 __all__ = ["run_demo"]
 
 
-def run_demo(max_epochs=40, random_state=0):
+def run_demo(seed=0, max_epochs=30):
     """Align SNARE-seq ATAC and RNA cells without pairs and print FOSCTTM.
 
     The RNA rows are shuffled, a :class:`~skalign.GWEmbeddingAligner` is
     trained on both views, and the alignment is scored with the hidden true
     pairs (FOSCTTM in both directions, lower is better, 0.5 = random) and
     with 5-NN label transfer of the cell lines.
+
+    Parameters
+    ----------
+    seed : int, default=0
+        Seeds the shuffle of the RNA rows and the networks.
+    max_epochs : int, default=30
 
     Returns
     -------
@@ -33,11 +39,11 @@ def run_demo(max_epochs=40, random_state=0):
     from ..metrics import foscttm, label_transfer_accuracy
 
     torch.set_num_threads(1)
-    data = load_snareseq(random_state=random_state)
+    data = load_snareseq(random_state=seed)
     n = len(data.X_source)
     start = time.perf_counter()
     aligner = GWEmbeddingAligner(
-        preprocessing="l2", max_epochs=max_epochs, random_state=random_state
+        preprocessing="l2", max_epochs=max_epochs, random_state=seed
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
