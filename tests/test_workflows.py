@@ -211,3 +211,30 @@ def test_cuda_device(name):
     estimator, X, _, params = CASES[name]()
     estimator.set_params(device="cuda").fit(X, **params)
     assert np.all(np.isfinite(estimator.transform(X)))
+
+
+@pytest.mark.parametrize("routing", [False, True])
+def test_active_search_in_pipeline_by_held_out_anchors_parallel(routing):
+    from skalign.active import AnchorHoldoutSearchCV
+
+    data = make_noisy_graph_pair(40, anchor_fraction=0.4, random_state=0)
+    querier = ActiveOTQuerier(epsilon=0.05, random_state=0)
+    grid = {
+        "activeotquerier__epsilon": [0.01, 0.1],
+        "activeotquerier__beta": [0.5, 0.9],
+    }
+    with sklearn.config_context(enable_metadata_routing=routing):
+        if routing:
+            querier.set_fit_request(adjacency=True)
+            fit_params = {"adjacency": data.adjacency}
+        else:
+            fit_params = {"activeotquerier__adjacency": data.adjacency}
+        pipeline = make_pipeline(StandardScaler(), querier)
+        search = AnchorHoldoutSearchCV(
+            pipeline, grid, n_splits=2, n_jobs=2, random_state=0
+        ).fit(data.X, data.y, **fit_params)
+    scores = search.cv_results_["mean_test_score"]
+    assert scores.shape == (4,) and np.all((scores > 0) & (scores <= 1))
+    assert search.best_params_ == search.cv_results_["params"][np.argmax(scores)]
+    # The refitted pipeline saw every known partner: they rank first.
+    assert search.score(data.X, data.y) == pytest.approx(1.0)

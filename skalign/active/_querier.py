@@ -665,6 +665,12 @@ class ActiveOTQuerier(BaseEstimator):
         predicted[source] = np.where(known >= 0, known, best)
         return predicted
 
-    def score(self, X, y):
-        """Mean reciprocal rank of the true partners ``y`` (negative entries skipped)."""
-        return mean_reciprocal_rank(np.asarray(y), self.decision_function(X))
+    def score(self, X, y, sample_weight=None):
+        """Mean reciprocal rank of the true partners ``y`` (negative entries skipped).
+
+        ``sample_weight`` weights the rows in the mean (as in scikit-learn's
+        ``score``, so that a Pipeline with metadata routing can pass it).
+        """
+        return mean_reciprocal_rank(
+            np.asarray(y), self.decision_function(X), sample_weight=sample_weight
+        )

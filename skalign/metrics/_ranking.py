@@ -93,7 +93,7 @@ def partner_ranks(y_true, y_score, *, chunk_size=None):
     return greater, tied
 
 
-def mean_reciprocal_rank(y_true, y_score, *, chunk_size=None):
+def mean_reciprocal_rank(y_true, y_score, *, sample_weight=None, chunk_size=None):
     """Mean reciprocal rank of the true partners, ties at their expected rank.
 
     The rank of a partner tied with ``t`` other candidates below ``g`` strictly
@@ -106,6 +106,8 @@ def mean_reciprocal_rank(y_true, y_score, *, chunk_size=None):
         Column of the true partner of each row; negative = unknown (skipped).
     y_score : array-like of shape (n_rows, n_candidates)
         Alignment scores, higher is better.
+    sample_weight : array-like of shape (n_rows,) or None
+        Weight of each row in the mean (rows with an unknown partner ignored).
     chunk_size : int or None
         Rows compared at a time.
 
@@ -122,7 +124,17 @@ def mean_reciprocal_rank(y_true, y_score, *, chunk_size=None):
     greater, tied = partner_ranks(y_true, y_score, chunk_size=chunk_size)
     if greater.size == 0:
         raise ValueError("y_true has no row with a known partner (all negative).")
-    return float(np.mean(1.0 / (1.0 + greater + tied / 2.0)))
+    reciprocal = 1.0 / (1.0 + greater + tied / 2.0)
+    if sample_weight is None:
+        return float(np.mean(reciprocal))
+    sample_weight = np.asarray(sample_weight, dtype=np.float64)
+    labelled = np.asarray(y_true) >= 0
+    if sample_weight.shape != labelled.shape:
+        raise ValueError(
+            f"sample_weight must have one entry per row of y_true "
+            f"({labelled.size}), got shape {sample_weight.shape}."
+        )
+    return float(np.average(reciprocal, weights=sample_weight[labelled]))
 
 
 def hits_at_k(y_true, y_score, *, k=1, chunk_size=None):

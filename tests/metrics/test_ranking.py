@@ -70,3 +70,14 @@ def test_bad_inputs(y_true, scores, match):
 def test_bad_k():
     with pytest.raises(ValueError, match="k must be a positive integer"):
         hits_at_k([0], [[1.0]], k=0)
+
+
+def test_weighted_mrr_is_the_weighted_mean_of_reciprocal_ranks():
+    y_score = np.array([[0.9, 0.1], [0.1, 0.9], [0.5, 0.5]])
+    y_true = np.array([0, 0, -1])
+    # reciprocal ranks 1 and 1/2; the unknown row's weight is ignored
+    assert mean_reciprocal_rank(y_true, y_score, sample_weight=[3.0, 1.0, 100.0]) == (
+        pytest.approx((3 * 1 + 1 * 0.5) / 4)
+    )
+    with pytest.raises(ValueError, match="sample_weight"):
+        mean_reciprocal_rank(y_true, y_score, sample_weight=[1.0, 2.0])
