@@ -14,7 +14,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..metrics import gw_distortion
-from ..ot import sinkhorn_tiled
+from ..ot import entropic_gromov_wasserstein, sinkhorn_tiled
 from ..utils import check_sample_domain, infer_domains_from_layout
 from ._modules import (
     GWEmbeddingModule,
@@ -34,6 +34,13 @@ _ROUTED_PREFIXES = ("module__", "optimizer__", "iterator_train__", "callbacks__"
 _AUTO_OT_PAIRS = 25_000_000
 _CHUNK_ROWS = 8192
 _REFERENCE_ROWS = 1000
+# Warm start (init="gw"): rows per domain of the entropic GW solve, its
+# epsilon annealing (units of the mean-normalised squared distances: from a
+# near-convex problem down to a sharp plan) and the full-batch steps that fit
+# the networks to the warm-start embedding.
+_GW_INIT_ROWS = 500
+_GW_INIT_EPSILONS = (0.1, 0.03, 0.01, 0.005)
+_PRETRAIN_STEPS = 300
 
 
 class GWEmbeddingAligner(TransformerMixin, BaseEstimator):
@@ -115,6 +122,16 @@ class GWEmbeddingAligner(TransformerMixin, BaseEstimator):
         improved by more than ``tol`` (relative) for ``n_iter_no_change``
         epochs.
     n_iter_no_change : int, default=10
+    init : {"gw", "random"}, default="gw"
+        How training starts. ``"gw"``: solve entropic Gromov-Wasserstein
+        (:func:`skalign.ot.entropic_gromov_wasserstein`, epsilon annealed from
+        0.1 to 0.005 on the mean-normalised distances, each stage warm-started
+        from the previous plan) on at most 500 rows per domain, embed those
+        source rows by classical MDS of their distances and the target rows
+        at the barycentre of their GW partners, and fit both networks to these
+        points before the GW training; training then starts in the basin of
+        the GW solution instead of a random one (mirror-image minima).
+        ``"random"``: the networks' random initialisation.
     n_init : int, default=3
         Independent trainings from different initialisations; the one whose
         matching of (up to 1000) training rows has the lowest GW distortion
@@ -154,6 +171,8 @@ class GWEmbeddingAligner(TransformerMixin, BaseEstimator):
     init_distortions_ : list of float
         GW distortion of each restart on the reference rows (empty when
         ``n_init=1``); the kept networks have the smallest.
+    init_gw_loss_ : float
+        GW loss of the warm-start plan (``init="gw"`` only).
     cost_scale_ : float
         Mean squared distance between the embedded training domains; the cost
         of :meth:`match` is divided by it so that ``epsilon`` means the same.
@@ -190,6 +209,7 @@ class GWEmbeddingAligner(TransformerMixin, BaseEstimator):
         "batch_size": [Interval(numbers.Integral, 2, None, closed="left")],
         "tol": [Interval(numbers.Real, 0, None, closed="left")],
         "n_iter_no_change": [Interval(numbers.Integral, 1, None, closed="left")],
+        "init": [StrOptions({"gw", "random"})],
         "n_init": [Interval(numbers.Integral, 1, None, closed="left")],
         "sinkhorn_max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
         "callbacks": [list, None],
@@ -218,6 +238,7 @@ class GWEmbeddingAligner(TransformerMixin, BaseEstimator):
         batch_size=256,
         tol=1e-3,
         n_iter_no_change=10,
+        init="gw",
         n_init=3,
         sinkhorn_max_iter=1000,
         callbacks=None,
@@ -243,6 +264,7 @@ class GWEmbeddingAligner(TransformerMixin, BaseEstimator):
         self.batch_size = batch_size
         self.tol = tol
         self.n_iter_no_change = n_iter_no_change
+        self.init = init
         self.n_init = n_init
         self.sinkhorn_max_iter = sinkhorn_max_iter
         self.callbacks = callbacks
@@ -471,11 +493,12 @@ class GWEmbeddingAligner(TransformerMixin, BaseEstimator):
             rows[np.sort(rng.permutation(len(rows))[:_REFERENCE_ROWS])]
             for rows in (source, target)
         )
+        warm = self._gw_warm_start(source, target, rng) if self.init == "gw" else None
         best = None
         self.init_distortions_ = []
         for _ in range(self.n_init):
             seed = int(rng.randint(np.iinfo(np.int32).max))
-            self.net_ = self._train(source, target, seed, rng)
+            self.net_ = self._train(source, target, seed, rng, warm)
             emb_source, emb_target = self._embed(source, 0), self._embed(target, 1)
             self.cost_scale_ = self._mean_sq_distance(emb_source, emb_target)
             self.n_components_ = emb_source.shape[1]
@@ -495,7 +518,73 @@ class GWEmbeddingAligner(TransformerMixin, BaseEstimator):
         self._warn_training(self.net_)
         return self
 
-    def _train(self, source, target, seed, rng):
+    def _gw_warm_start(self, source, target, rng):
+        """Rows and embedding targets of both towers from an entropic GW plan.
+
+        Returns ``(source_rows, target_rows, source_points, plan)``: the
+        subsampled preprocessed rows, the classical MDS coordinates of the
+        source rows and the GW plan; target rows go to the barycentre of their
+        partners' coordinates (see :meth:`_pretrain`).
+        """
+        rows = [
+            r[np.sort(rng.permutation(len(r))[:_GW_INIT_ROWS])]
+            for r in (source, target)
+        ]
+        d_source, _ = intra_distances(rows[0], self.metric, self.n_neighbors)
+        d_target, _ = intra_distances(rows[1], self.metric, self.n_neighbors)
+        plan = None
+        for epsilon in _GW_INIT_EPSILONS:
+            result = entropic_gromov_wasserstein(
+                d_source,
+                d_target,
+                epsilon=epsilon,
+                init_plan=plan,
+                max_iter=50,
+                tol=1e-4,
+                inner_tol=1e-5,
+                warn=False,
+            )
+            plan = result.plan
+        if not np.all(np.isfinite(plan)):
+            raise FloatingPointError(
+                "The Gromov-Wasserstein warm start produced a non-finite plan; "
+                "use init='random'."
+            )
+        self.init_gw_loss_ = float(result.transport_cost)
+        # Classical MDS: coordinates whose distances are those of the source.
+        sq = d_source**2
+        centred = -0.5 * (sq - sq.mean(0) - sq.mean(1)[:, None] + sq.mean())
+        values, vectors = np.linalg.eigh(centred)
+        order = np.argsort(values)[::-1]
+        points = vectors[:, order] * np.sqrt(np.maximum(values[order], 0.0))
+        return rows[0], rows[1], points, plan
+
+    def _pretrain(self, module, warm):
+        """Fit f to the MDS points and g to the barycentres of GW partners."""
+        source_rows, target_rows, points, plan = warm
+        xs = torch.as_tensor(source_rows, device=self.device)
+        xt = torch.as_tensor(target_rows, device=self.device)
+        with torch.no_grad():
+            dim = module(xs[:2], xt[:2])[0].shape[1]
+        z_source = np.zeros((len(points), dim))
+        width = min(dim, points.shape[1])
+        z_source[:, :width] = points[:, :width]
+        # Row-normalised transpose: each target row's barycentre of partners.
+        z_target = (plan.T @ z_source) / plan.sum(0)[:, None]
+        z_source = torch.as_tensor(z_source, device=self.device)
+        z_target = torch.as_tensor(z_target, device=self.device)
+        optimizer = torch.optim.Adam(module.parameters(), lr=self.lr)
+        module.train()
+        for _ in range(_PRETRAIN_STEPS):
+            optimizer.zero_grad()
+            emb_source, emb_target = module(xs, xt)
+            loss = ((emb_source - z_source) ** 2).sum(1).mean() + (
+                (emb_target - z_target) ** 2
+            ).sum(1).mean()
+            loss.backward()
+            optimizer.step()
+
+    def _train(self, source, target, seed, rng, warm=None):
         """Train one pair of networks from the initialisation given by ``seed``."""
         source_rows, target_rows = self._epoch_rows(len(source), len(target), rng)
         with torch.random.fork_rng(devices=[]):
@@ -507,6 +596,8 @@ class GWEmbeddingAligner(TransformerMixin, BaseEstimator):
             # is computed in (float32 matmuls differ by batch size).
             net.initialize()
             net.module_.double()
+            if warm is not None:
+                self._pretrain(net.module_, warm)
             net.partial_fit(
                 {"source": source[source_rows], "target": target[target_rows]}
             )
