@@ -80,14 +80,6 @@ def test_same_random_state_gives_same_result(name):
     )
 
 
-@pytest.mark.parametrize("name", CASES)
-def test_verbose_reports_progress(name, capsys):
-    estimator, X, y, params = CASES[name]()
-    estimator.set_params(verbose=1)
-    estimator.fit(X, y, **params) if y is not None else estimator.fit(X, **params)
-    assert capsys.readouterr().out.strip(), "verbose=1 printed nothing"
-
-
 # --- search inside a pipeline, in parallel ------------------------------------
 
 
