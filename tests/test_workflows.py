@@ -230,3 +230,17 @@ def test_active_search_in_pipeline_by_held_out_anchors_parallel(routing):
     assert search.best_params_ == search.cv_results_["params"][np.argmax(scores)]
     # The refitted pipeline saw every known partner: they rank first.
     assert search.score(data.X, data.y) == pytest.approx(1.0)
+
+
+def test_scores_work_in_a_pipeline_with_metadata_routing_enabled():
+    # skada turns metadata routing on when it is imported; Pipeline.score then
+    # forwards sample_weight, which every estimator's score must accept.
+    with sklearn.config_context(enable_metadata_routing=True):
+        for name in CASES:
+            estimator, X, y, params = CASES[name]()
+            pipeline = make_pipeline(StandardScaler(), estimator)
+            if params:
+                estimator.set_fit_request(**dict.fromkeys(params, True))
+            pipeline.fit(X, y, **params) if y is not None else pipeline.fit(X)
+            score = pipeline.score(X, y) if y is not None else pipeline.score(X)
+            assert np.isfinite(score), name

@@ -819,11 +819,19 @@ class GWEmbeddingAligner(TransformerMixin, BaseEstimator):
         d_target, _ = intra_distances(target, self.metric, self.n_neighbors)
         return gw_distortion(d_source, d_target, matched)
 
-    def score(self, X, y=None, sample_domain=None):
+    def score(self, X, y=None, sample_domain=None, sample_weight=None):
         """Negative GW distortion of the matching of the rows given (greater is better).
 
         Lets a plain ``GridSearchCV(aligner, param_grid, cv=3)`` choose
         ``epsilon``, ``spectral_weight`` or network sizes without known
-        pairs. ``y`` is ignored.
+        pairs. ``y`` is ignored. ``sample_weight`` is accepted so that a
+        Pipeline with metadata routing enabled (skada enables it on import)
+        can pass it, and must be ``None``: the distortion is a property of
+        the whole matching, not a sum over rows.
         """
+        if sample_weight is not None:
+            raise ValueError(
+                "sample_weight is not supported by GWEmbeddingAligner.score: the GW "
+                "distortion is a property of the whole matching; pass None."
+            )
         return -self.gw_distortion(X, sample_domain=sample_domain)

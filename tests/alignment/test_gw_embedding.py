@@ -244,6 +244,7 @@ def test_snareseq_alignment_quality_and_inductive_matching():
     assert foscttm(source[held], emb[n:][partners]) < 0.3
 
 
+@pytest.mark.slow
 def test_gw_warm_start_recovers_isometric_pairs():
     # Three seeds of a small isometric pair (rotation + noise): the entropic GW
     # warm start lands on the true pairing (measured 1.0 on all three), while
