@@ -3,7 +3,6 @@ import pickle
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skalign.active import (
     ActiveOTQuerier,
@@ -15,46 +14,6 @@ from skalign.active import (
 )
 from skalign.datasets import make_noisy_graph_pair
 from skalign.ot import sinkhorn
-
-_NEEDS_TARGET_ROWS = (
-    "the check fits on a classification table without sample_domain and without "
-    "y == -2 rows; active alignment needs the target rows marked and fit raises a "
-    "clear ValueError (the same invariants are tested with valid tables below)"
-)
-EXPECTED_FAILED = {
-    name: _NEEDS_TARGET_ROWS
-    for name in [
-        "check_dict_unchanged",
-        "check_dont_overwrite_parameters",
-        "check_dtype_object",
-        "check_estimators_dtypes",
-        "check_estimators_fit_returns_self",
-        "check_estimators_nan_inf",
-        "check_estimators_overwrite_params",
-        "check_estimators_pickle",
-        "check_f_contiguous_array_estimator",
-        "check_fit2d_1feature",
-        "check_fit2d_1sample",
-        "check_fit2d_predict1d",
-        "check_fit_check_is_fitted",
-        "check_fit_idempotent",
-        "check_fit_score_takes_y",
-        "check_methods_sample_order_invariance",
-        "check_methods_subset_invariance",
-        "check_n_features_in",
-        "check_n_features_in_after_fitting",
-        "check_pipeline_consistency",
-        "check_positive_only_tag_during_fit",
-        "check_readonly_memmap_input",
-    ]
-}
-
-
-@parametrize_with_checks(
-    [ActiveOTQuerier(epsilon=0.1)], expected_failed_checks=lambda est: EXPECTED_FAILED
-)
-def test_sklearn_compatible(estimator, check):
-    check(estimator)
 
 
 def _embedding_problem(n=8, m=7, seed=0):

@@ -1,7 +1,5 @@
 """Tests of AdaptiveOTDomainAdapter (fixed-features regime)."""
 
-import warnings
-
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -10,20 +8,10 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.preprocessing import StandardScaler
-from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skalign import AdaptiveOTDomainAdapter
 from skalign.metrics import low_mass_share, rejected_mass_share
 from skalign.ot import adaptive_ot
-
-# Why each failing common check cannot apply.
-EXPECTED_FAILED_CHECKS = {
-    "check_classifiers_classes": (
-        "uses binary labels {-1, 1}; in the skada convention -1 marks an unlabelled "
-        "target row, so only one source class is left and the inner classifier "
-        "rightly refuses to fit"
-    ),
-}
 
 
 def make_shift(
@@ -279,18 +267,6 @@ def test_inside_skada_da_pipeline():
         pipe.predict(X[domain < 0], sample_domain=domain[domain < 0]) == yt
     )
     assert accuracy > 0.85
-
-
-@parametrize_with_checks(
-    [AdaptiveOTDomainAdapter(max_iter=2)],
-    expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS,
-)
-def test_sklearn_compatible(estimator, check):
-    # Common-check data has no target rows: the documented fallback warns.
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*no target rows.*")
-        warnings.filterwarnings("ignore", category=ConvergenceWarning)
-        check(estimator)
 
 
 def _office(shared_data_dir, **kwargs):

@@ -1,10 +1,7 @@
 """Tests of DeepAdaptiveOTDomainAdapter (learned-features regime, skorch)."""
 
-import warnings
-
 import numpy as np
 import pytest
-from sklearn.utils.estimator_checks import parametrize_with_checks
 
 pytest.importorskip("torch")
 pytest.importorskip("skorch")
@@ -15,14 +12,6 @@ from test_adaptive_ot import make_shift
 from skalign.adaptation import DeepAdaptiveOTDomainAdapter
 from skalign.adaptation._torch_modules import AOTNet, AOTNeuralNet
 from skalign.ot import adaptive_ot
-
-# Why each failing common check cannot apply.
-EXPECTED_FAILED_CHECKS = {
-    "check_classifiers_classes": (
-        "uses binary labels {-1, 1}; in the skada convention -1 marks an unlabelled "
-        "target row, so only one source class is left"
-    ),
-}
 
 SMALL = dict(
     hidden_layer_sizes=(32,), n_components=8, max_epochs=40, batch_size=64, lr=1e-2
@@ -121,18 +110,3 @@ def test_bad_inputs():
     bad[0, 0] = np.nan
     with pytest.raises(ValueError, match="NaN"):
         DeepAdaptiveOTDomainAdapter(max_epochs=1).fit(bad, y)
-
-
-@parametrize_with_checks(
-    [
-        DeepAdaptiveOTDomainAdapter(
-            hidden_layer_sizes=(16,), n_components=8, max_epochs=20, lr=1e-2
-        )
-    ],
-    expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS,
-)
-def test_sklearn_compatible(estimator, check):
-    with warnings.catch_warnings():
-        # Common-check data has no target rows: the documented fallback warns.
-        warnings.filterwarnings("ignore", message=".*no target rows.*")
-        check(estimator)
