@@ -7,6 +7,8 @@ BIN := $(VENV)/bin
 # project itself only asks for torch>=2.2, which it then satisfies.
 TORCH_SPEC ?= torch==2.13.0
 PYTEST_ARGS ?=
+# pytest-xdist workers: CI and these machines have 2 cores.
+PYTEST_WORKERS ?= 2
 
 .PHONY: install demo test lint bench docs clean
 
@@ -22,7 +24,7 @@ demo: install
 	$(BIN)/python -m skalign
 
 test: install
-	@$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
+	@$(BIN)/python -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; \
 	exit $$rc
 
