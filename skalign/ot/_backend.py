@@ -15,6 +15,7 @@ from array_api_compat import array_namespace, device, is_torch_namespace
 __all__ = [
     "as_float",
     "check_epsilon",
+    "check_init",
     "check_positive_int",
     "check_weights",
     "get_namespace",
@@ -134,3 +135,22 @@ def check_cost(xp, cost, *, name="cost"):
     if not bool(xp.all(xp.isfinite(cost))):
         raise ValueError(f"{name} must contain only finite values (no NaN or inf).")
     return cost
+
+
+def check_init(xp, init, n, m, like):
+    """Validate warm-start potentials ``init=(f, g)``; ``None`` gives zeros."""
+    if init is None:
+        zeros = xp.zeros((n + m,), dtype=like.dtype, device=device(like))
+        return zeros[:n], zeros[n:]
+    if not isinstance(init, tuple | list) or len(init) != 2:
+        raise ValueError("init must be a pair (f, g) of potentials.")
+    f = as_float(xp, init[0], like=like, name="init[0]")
+    g = as_float(xp, init[1], like=like, name="init[1]")
+    if f.shape != (n,) or g.shape != (m,):
+        raise ValueError(
+            f"init must hold potentials of shapes ({n},) and ({m},), "
+            f"got {tuple(f.shape)} and {tuple(g.shape)}."
+        )
+    if bool(xp.any(xp.isnan(f))) or bool(xp.any(xp.isnan(g))):
+        raise ValueError("init potentials must not contain NaN.")
+    return f, g

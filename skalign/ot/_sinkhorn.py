@@ -23,9 +23,9 @@ import warnings
 from sklearn.exceptions import ConvergenceWarning
 
 from ._backend import (
-    as_float,
     check_cost,
     check_epsilon,
+    check_init,
     check_positive_int,
     check_weights,
     get_namespace,
@@ -287,22 +287,7 @@ def _solve(
         raise ValueError(f"tol must be a positive number, got {tol!r}.")
     stages = epsilon_schedule(epsilon, epsilon_init, epsilon_decay)
 
-    if init is None:
-        f = xp.zeros((n,), dtype=cost.dtype)
-        g = xp.zeros((m,), dtype=cost.dtype)
-        f, g = as_float(xp, f, like=cost), as_float(xp, g, like=cost)
-    else:
-        if not isinstance(init, tuple | list) or len(init) != 2:
-            raise ValueError("init must be a pair (f, g) of potentials.")
-        f = as_float(xp, init[0], like=cost, name="init[0]")
-        g = as_float(xp, init[1], like=cost, name="init[1]")
-        if f.shape != (n,) or g.shape != (m,):
-            raise ValueError(
-                f"init must hold potentials of shapes ({n},) and ({m},), "
-                f"got {tuple(f.shape)} and {tuple(g.shape)}."
-            )
-        if bool(xp.any(xp.isnan(f))) or bool(xp.any(xp.isnan(g))):
-            raise ValueError("init potentials must not contain NaN.")
+    f, g = check_init(xp, init, n, m, like=cost)
 
     log_cap = 69.0 if cost.dtype == xp.float64 else 18.0
     side_a = _Side(xp, a, kinds[0][0], kinds[0][1], stages[0])

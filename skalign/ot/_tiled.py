@@ -29,6 +29,7 @@ from sklearn.exceptions import ConvergenceWarning
 from ._backend import (
     as_float,
     check_epsilon,
+    check_init,
     check_positive_int,
     check_weights,
     get_namespace,
@@ -559,24 +560,6 @@ def _check_cost_scale(cost_scale, x, y, cost):
     return float(cost_scale)
 
 
-def _check_init(xp, init, n, m, like):
-    if init is None:
-        zeros = xp.zeros((n + m,), dtype=like.dtype, device=device(like))
-        return zeros[:n], zeros[n:]
-    if not isinstance(init, tuple | list) or len(init) != 2:
-        raise ValueError("init must be a pair (f, g) of potentials.")
-    f = as_float(xp, init[0], like=like, name="init[0]")
-    g = as_float(xp, init[1], like=like, name="init[1]")
-    if f.shape != (n,) or g.shape != (m,):
-        raise ValueError(
-            f"init must hold potentials of shapes ({n},) and ({m},), "
-            f"got {tuple(f.shape)} and {tuple(g.shape)}."
-        )
-    if bool(xp.any(xp.isnan(f))) or bool(xp.any(xp.isnan(g))):
-        raise ValueError("init potentials must not contain NaN.")
-    return f, g
-
-
 def default_block_size(m, itemsize):
     """Rows per block so that one ``block x m`` buffer takes about 64 MB."""
     return max(1, _BLOCK_BYTES // (m * itemsize))
@@ -698,7 +681,7 @@ def sinkhorn_tiled(
         block_size = default_block_size(m, x.dtype.itemsize)
     block_size = check_positive_int(block_size, name="block_size")
     scale = _check_cost_scale(cost_scale, x, y, cost)
-    f, g = _check_init(xp, init, n, m, x)
+    f, g = check_init(xp, init, n, m, x)
     stages = epsilon_schedule(epsilon, epsilon_init, epsilon_decay)
 
     tiler = _Tiler(xp, x, y, cost, scale, block_size)
