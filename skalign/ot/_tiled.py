@@ -36,6 +36,7 @@ from ._backend import (
     is_torch_namespace,
     to_numpy,
 )
+from ._costs import _check_points
 from ._sinkhorn import _parse_reg_m, _Side, epsilon_schedule
 
 __all__ = ["TiledOTResult", "sinkhorn_tiled"]
@@ -494,23 +495,6 @@ def _mass_entries(plan, fraction, cap):
         needed = (vals > 0).sum(axis=1)
     keep = (np.arange(try_k)[None, :] < needed[:, None]) & (vals > 0)
     return vals, cols, keep
-
-
-def _check_points(xp, x, name, like=None):
-    x = (
-        as_float(xp, x, name=name)
-        if like is None
-        else as_float(xp, x, like=like, name=name)
-    )
-    if x.ndim != 2:
-        raise ValueError(
-            f"{name} must be a 2-D array (n_points, n_features), got {x.ndim}-D."
-        )
-    if x.shape[0] == 0 or x.shape[1] == 0:
-        raise ValueError(f"{name} must be non-empty, got shape {tuple(x.shape)}.")
-    if not bool(xp.all(xp.isfinite(x))):
-        raise ValueError(f"{name} must contain only finite values (no NaN or inf).")
-    return x
 
 
 def _median_cost(x, y, cost):
