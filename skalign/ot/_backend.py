@@ -38,6 +38,8 @@ def as_float(xp, x, *, like=None, dtype=None, name="array"):
 
     Integer and boolean inputs become float64; float32 is kept so that Torch
     users can work in single precision. ``like`` fixes the device and dtype.
+    Floating arrays of ``xp`` that need no cast are returned as they are, so
+    Torch tensors keep their autograd history.
     """
     if like is not None:
         dtype = like.dtype if dtype is None else dtype
@@ -46,7 +48,8 @@ def as_float(xp, x, *, like=None, dtype=None, name="array"):
             return x if x.dtype == dtype else xp.astype(x, dtype)
         x = xp.asarray(x, dtype=dtype, device=device(like))
     else:
-        x = xp.asarray(x)
+        if not _is_array_of(xp, x):
+            x = xp.asarray(x)
         if dtype is not None:
             x = xp.astype(x, dtype)
         elif not xp.isdtype(x.dtype, "real floating"):

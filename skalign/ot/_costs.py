@@ -33,22 +33,9 @@ _NORMALIZE = (None, "median", "max")
 _ZERO_EDGE = np.finfo(np.float64).tiny
 
 
-def _float_array(xp, x, name, like=None):
-    """``x`` as a floating array; floating arrays of the right dtype pass as is.
-
-    Passing them untouched keeps Torch autograd graphs without a round trip
-    through ``asarray`` (which warns on tensors that require grad).
-    """
-    dtype = getattr(x, "dtype", None)
-    if dtype is not None and hasattr(x, "shape") and xp.isdtype(dtype, "real floating"):
-        if like is None or dtype == like.dtype:
-            return x
-    return as_float(xp, x, name=name) if like is None else as_float(xp, x, like=like)
-
-
 def _check_points(xp, x, name, like=None):
     """Validate a non-empty, finite 2-D point cloud."""
-    x = _float_array(xp, x, name, like)
+    x = as_float(xp, x, name=name, like=like)
     if x.ndim != 2:
         raise ValueError(
             f"{name} must be a 2-D array (n_samples, n_features), got {x.ndim} "
@@ -364,7 +351,7 @@ def soft_rank(values, regularization_strength=1.0):
             f"regularization_strength must be a positive number, got {tau!r}."
         )
     xp = get_namespace(values)
-    values = _float_array(xp, values, "values")
+    values = as_float(xp, values, name="values")
     if values.ndim == 0 or values.shape[-1] == 0:
         raise ValueError(
             "values must have at least one dimension with a non-empty last axis, "

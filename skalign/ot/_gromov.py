@@ -25,12 +25,12 @@ import warnings
 from sklearn.exceptions import ConvergenceWarning
 
 from ._backend import (
+    as_float,
     check_epsilon,
     check_positive_int,
     check_weights,
     get_namespace,
 )
-from ._costs import _float_array
 from ._result import OTResult
 from ._sinkhorn import sinkhorn
 
@@ -38,7 +38,7 @@ __all__ = ["entropic_gromov_wasserstein", "gw_loss"]
 
 
 def _check_square(xp, D, name, like=None):
-    D = _float_array(xp, D, name, like)
+    D = as_float(xp, D, name=name, like=like)
     if D.ndim != 2 or D.shape[0] != D.shape[1] or D.shape[0] == 0:
         raise ValueError(
             f"{name} must be a non-empty square 2-D array, got shape {tuple(D.shape)}."
@@ -49,7 +49,7 @@ def _check_square(xp, D, name, like=None):
 
 
 def _check_plan(xp, plan, n, m, name, like):
-    plan = _float_array(xp, plan, name, like)
+    plan = as_float(xp, plan, name=name, like=like)
     if tuple(plan.shape) != (n, m):
         raise ValueError(
             f"{name} must have shape ({n}, {m}) to match D_x and D_y, "
