@@ -39,6 +39,7 @@ from sklearn.utils.validation import check_is_fitted, has_fit_parameter, validat
 
 from ..ot import adaptive_ot, sqeuclidean_cost
 from ..utils import check_sample_domain
+from ._base import _DomainMetadataMixin
 
 __all__ = ["AdaptiveOTDomainAdapter"]
 
@@ -69,7 +70,7 @@ def _inner_has(name):
     return check
 
 
-class AdaptiveOTDomainAdapter(ClassifierMixin, BaseEstimator):
+class AdaptiveOTDomainAdapter(_DomainMetadataMixin, ClassifierMixin, BaseEstimator):
     r"""Domain-adaptation classifier driven by Adaptive optimal transport.
 
     The fixed-features regime of Adaptive OT domain adaptation: any
@@ -224,33 +225,6 @@ class AdaptiveOTDomainAdapter(ClassifierMixin, BaseEstimator):
     >>> bool(model.transported_mass_ > 0.5)
     True
     """
-
-    __metadata_request__fit: ClassVar[dict] = {"sample_domain": True}
-    __metadata_request__predict: ClassVar[dict] = {
-        "sample_domain": True,
-        "allow_source": True,
-    }
-    __metadata_request__predict_proba: ClassVar[dict] = {
-        "sample_domain": True,
-        "allow_source": True,
-    }
-    __metadata_request__predict_log_proba: ClassVar[dict] = {
-        "sample_domain": True,
-        "allow_source": True,
-    }
-    __metadata_request__decision_function: ClassVar[dict] = {
-        "sample_domain": True,
-        "allow_source": True,
-    }
-    __metadata_request__transform: ClassVar[dict] = {
-        "sample_domain": True,
-        "allow_source": True,
-    }
-    __metadata_request__score: ClassVar[dict] = {
-        "sample_domain": True,
-        "allow_source": True,
-        "sample_weight": True,
-    }
 
     _parameter_constraints: ClassVar[dict] = {
         "estimator": [HasMethods(["fit", "predict_proba"]), None],

@@ -33,6 +33,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..utils import check_sample_domain
+from ._base import _DomainMetadataMixin
 
 __all__ = ["DeepAdaptiveOTDomainAdapter"]
 
@@ -50,7 +51,7 @@ def _modules():
     return _torch_modules
 
 
-class DeepAdaptiveOTDomainAdapter(ClassifierMixin, BaseEstimator):
+class DeepAdaptiveOTDomainAdapter(_DomainMetadataMixin, ClassifierMixin, BaseEstimator):
     r"""Domain adaptation with Adaptive OT on learned features (skorch MLP).
 
     The learned-features regime of Adaptive OT domain adaptation: an MLP
@@ -117,21 +118,6 @@ class DeepAdaptiveOTDomainAdapter(ClassifierMixin, BaseEstimator):
     >>> model.transform(X[:3]).shape
     (3, 64)
     """
-
-    __metadata_request__fit: ClassVar[dict] = {"sample_domain": True}
-    __metadata_request__predict: ClassVar[dict] = {
-        "sample_domain": True,
-        "allow_source": True,
-    }
-    __metadata_request__predict_proba: ClassVar[dict] = {
-        "sample_domain": True,
-        "allow_source": True,
-    }
-    __metadata_request__score: ClassVar[dict] = {
-        "sample_domain": True,
-        "allow_source": True,
-        "sample_weight": True,
-    }
 
     _parameter_constraints: ClassVar[dict] = {
         "hidden_layer_sizes": [tuple, list],
