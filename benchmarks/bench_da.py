@@ -72,7 +72,14 @@ from sklearn.utils import check_random_state
 
 from skalign import AdaptiveOTDomainAdapter
 from skalign.datasets import load_mnist_usps, load_office_caltech10
-from skalign.metrics import low_mass_share, rejected_mass_share
+from skalign.metrics import (
+    low_mass_share,
+    mixval_score,
+    prediction_entropy,
+    rejected_mass_share,
+    reverse_validation_score,
+    soft_neighborhood_density,
+)
 
 OFFICE = ("amazon", "caltech", "dslr", "webcam")
 OFFICE_PAIRS = [(s, t) for s in OFFICE for t in OFFICE if s != t]
@@ -163,48 +170,15 @@ def load_pair(source, target, *, partial=False, outliers=False, seed=0):
 
 
 # ------------------------------------------------------ label-free rules
-# Each returns a score, higher is better, from a method's outputs on the
-# target rows (and, for ``reverse``, the labelled source rows).
-def entropy(proba):
-    proba = np.clip(proba, 1e-12, 1)
-    return float(np.mean(-(proba * np.log(proba)).sum(1)))
-
-
-def snd_score(proba, temperature=0.05):
-    """Soft neighbourhood density (Saito et al., ICCV 2021), as skada computes it."""
-    unit = normalize(proba)
-    sim = unit @ unit.T / temperature
-    np.fill_diagonal(sim, -np.diag(sim))
-    sim = np.exp(sim - sim.max(1, keepdims=True))
-    sim /= sim.sum(1, keepdims=True)
-    return float(np.mean(-(sim * np.log(np.clip(sim, 1e-300, None))).sum(1)))
-
-
-def mixval_score(predict, Xt, alpha=0.55, seed=0):
-    """Interpolation consistency (MixVal): mean of intra- and inter-class accuracy."""
-    labels = predict(Xt)
-    perm = check_random_state(seed).permutation(Xt.shape[0])
-    mixed = alpha * Xt + (1 - alpha) * Xt[perm]
-    agree = predict(mixed) == labels
-    same = labels == labels[perm]
-    parts = [agree[mask].mean() for mask in (same, ~same) if mask.any()]
-    return float(np.mean(parts))
-
-
-def reverse_score(pred, d):
-    """Reverse validation: LR on target pseudo-labels, accuracy on the source rows."""
-    if np.unique(pred).size < 2:
-        return float(np.mean(d["ys"] == pred[0]))
-    back = lr().fit(d["Xt"], pred)
-    return float(np.mean(back.predict(d["Xs"]) == d["ys"]))
-
-
+# skalign.metrics implements each rule (tested against skada's scorers); all
+# are higher-is-better here, from a method's outputs on the target rows (and,
+# for ``reverse``, the labelled source rows).
 def rule_scores(out, d):
     return {
-        "entropy": -entropy(out["proba"]),
-        "SND": snd_score(out["proba"]),
-        "MixVal": mixval_score(out["predict"], d["Xt"]),
-        "reverse": reverse_score(out["pred"], d),
+        "entropy": -prediction_entropy(out["proba"]),
+        "SND": soft_neighborhood_density(out["proba"]),
+        "MixVal": mixval_score(out["predict"], d["Xt"], random_state=0),
+        "reverse": reverse_validation_score(d["Xs"], d["ys"], d["Xt"], out["pred"]),
     }
 
 

@@ -1,6 +1,14 @@
 """Alignment metrics and scorers usable as ``GridSearchCV(scoring=...)``."""
 
-from ._adaptation import low_mass_share, mass_per_class, rejected_mass_share
+from ._adaptation import (
+    low_mass_share,
+    mass_per_class,
+    mixval_score,
+    prediction_entropy,
+    rejected_mass_share,
+    reverse_validation_score,
+    soft_neighborhood_density,
+)
 from ._alignment import (
     foscttm,
     gw_distortion,
@@ -25,7 +33,11 @@ __all__ = [
     "low_mass_share",
     "mass_per_class",
     "mean_reciprocal_rank",
+    "mixval_score",
     "mrr_scorer",
     "partner_ranks",
+    "prediction_entropy",
     "rejected_mass_share",
+    "reverse_validation_score",
+    "soft_neighborhood_density",
 ]
