@@ -114,7 +114,11 @@ class ActiveOTQuerier(BaseEstimator):
     epsilon : float, default=5e-4
         Entropic regularisation passed to the backbone.
     beta : float in (0, 1], default=0.9
-        Strength of the supervision in ``C * (1 - beta H)``.
+        Strength of the supervision in ``C * (1 - beta H)``. For a given plan
+        it only scales the influences (so it never changes which rows are
+        queried); :class:`NetworkAlignmentBackbone` already gives anchor
+        pairs cost 0 (as PARROT does), so there it changes neither the plan
+        nor the queries.
     mass_fraction : float in (0, 1], default=0.9
         Row mass kept by the sparse plan.
     max_k : int, default=128

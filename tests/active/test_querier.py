@@ -198,6 +198,23 @@ def test_teach_changes_predictions_and_loop_spends_budget(graph, fitted):
     assert [len(entry["rows"]) for entry in looped.history_] == [2, 3, 2]
 
 
+def test_beta_only_scales_network_influence(graph, fitted):
+    # The network backbone gives anchor pairs cost 0, so C * (1 - beta H) = C:
+    # beta leaves the plan unchanged and only scales I(p_ij) = -beta C_ij dF/dC~_ij,
+    # hence the ranking of queries.
+    other = ActiveOTQuerier(epsilon=1e-3, beta=0.3, random_state=0).fit(
+        graph.X, graph.y, adjacency=graph.adjacency
+    )
+    np.testing.assert_array_equal(other.solution_.plan, fitted.solution_.plan)
+    np.testing.assert_allclose(
+        other.row_influence(), fitted.row_influence() * 0.3 / 0.9, rtol=1e-12
+    )
+    np.testing.assert_array_equal(
+        pickle.loads(pickle.dumps(other)).query(5),
+        pickle.loads(pickle.dumps(fitted)).query(5),
+    )
+
+
 def test_active_learning_improves_mrr(graph, fitted):
     querier = pickle.loads(pickle.dumps(fitted))
     unknown = np.flatnonzero(graph.y[:40] == -1)
