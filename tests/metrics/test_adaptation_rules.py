@@ -106,3 +106,23 @@ def test_reverse_validation_rewards_consistent_labels(fitted):
 def test_bad_inputs(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+@pytest.mark.parametrize("scorer_name", ["SoftNeighborhoodDensity", "MixValScorer"])
+def test_skada_rule_scorers_in_grid_search(fitted, scorer_name):
+    # The rules the DA benchmark compares also work as skada scorers in a
+    # GridSearchCV over the adapter (domain-aware splits, sample_domain routed
+    # as a fit parameter).
+    from skada.model_selection import SourceTargetShuffleSplit
+    from sklearn.model_selection import GridSearchCV
+
+    _, X, y, domain, *_ = fitted
+    scorer = getattr(skada_metrics, scorer_name)()
+    search = GridSearchCV(
+        AdaptiveOTDomainAdapter(random_state=0),
+        {"beta": [1.0, 2.0]},
+        scoring=scorer,
+        cv=SourceTargetShuffleSplit(n_splits=2, random_state=0),
+        error_score="raise",
+    ).fit(X, y, sample_domain=domain)
+    assert np.all(np.isfinite(search.cv_results_["mean_test_score"]))
