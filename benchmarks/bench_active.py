@@ -13,6 +13,14 @@ Usage::
     OMP_NUM_THREADS=1 python benchmarks/bench_active.py --quick    # 1 seed, 10%
     OMP_NUM_THREADS=1 python benchmarks/bench_active.py --sweep-only
         # backbone epsilon and marginals; sparse vs dense influence time vs size
+    OMP_NUM_THREADS=1 python benchmarks/bench_active.py --epsilon-sweep 1e-4 5e-4 2e-3 1e-2
+        # AvAtar-L2 vs random at the 5% budget for each epsilon
+    OMP_NUM_THREADS=1 python benchmarks/bench_active.py --oracle-bound 200
+        # upper bound: the 5% batch of the rows whose single query helps most
+
+The row "re-solved, no queries" re-solves the backbone as many times as a loop
+does (warm-started, as ``teach`` does) without adding pairs: the part of every
+strategy's gain that comes from re-solving, not from the queried pairs.
 
 The data are read from ``../shared/data/phone-email`` (or ``SKALIGN_DATA``).
 """
@@ -68,6 +76,86 @@ def run_loop(base, params, budget, pool, partner, seed):
         lambda rows: partner[rows], budget, n_batches=5, candidates=pool
     )
     return querier, time.perf_counter() - start
+
+
+def resolve_only(base, n_batches=5):
+    """The backbone re-solved ``n_batches`` times (warm-started) without new pairs."""
+    querier = copy.deepcopy(base)
+    start = time.perf_counter()
+    nothing = np.array([], dtype=np.int64)
+    for _ in range(n_batches):
+        querier.teach(nothing, nothing)
+    return querier, time.perf_counter() - start
+
+
+def split(data, seed):
+    """Seeded halves of the test pairs: (evaluation pairs, pool rows)."""
+    order = np.random.default_rng(seed).permutation(len(data.anchors_test))
+    half = len(order) // 2
+    return data.anchors_test[order[:half]], data.anchors_test[order[half:], 0]
+
+
+def epsilon_sweep(data, partner, epsilons, seeds, budget):
+    """AvAtar-L2 vs random at one budget for several epsilons."""
+    print("\n| epsilon | backbone MRR | AvAtar-L2 | random | AvAtar-L2 / random |")
+    print("|---|---|---|---|---|")
+    for eps in epsilons:
+        base = ActiveOTQuerier(epsilon=eps).fit(
+            data.X, data.y, adjacency=data.adjacency
+        )
+        results = {"backbone": [], "avatar": [], "random": []}
+        for seed in seeds:
+            evaluation, pool = split(data, seed)
+            results["backbone"].append(evaluate(base, evaluation)[0])
+            for name in ("avatar", "random"):
+                querier, _ = run_loop(
+                    base, {"query_strategy": name}, budget, pool, partner, seed
+                )
+                results[name].append(evaluate(querier, evaluation)[0])
+        ratio = np.asarray(results["avatar"]) / np.asarray(results["random"])
+        print(
+            f"| {eps:g} | {fmt(results['backbone'])} | {fmt(results['avatar'])} | "
+            f"{fmt(results['random'])} | {fmt(ratio)} |",
+            flush=True,
+        )
+
+
+def oracle_bound(data, partner, n_candidates, budget, seed=0):
+    """MRR of the batch of the rows whose single query raises MRR most.
+
+    Uses the evaluation pairs to value each query (an oracle no strategy has):
+    each of ``n_candidates`` pool rows is taught alone and the rise of the
+    evaluation MRR recorded; the ``budget`` best are then taught together.
+    """
+    base = ActiveOTQuerier().fit(data.X, data.y, adjacency=data.adjacency)
+    evaluation, pool = split(data, seed)
+    reference, _ = resolve_only(base, n_batches=1)
+    floor = evaluate(reference, evaluation)[0]
+    candidates = np.random.default_rng(seed).choice(pool, n_candidates, replace=False)
+    gains = np.empty(n_candidates)
+    for k, row in enumerate(candidates):
+        querier = copy.deepcopy(base).teach([row], partner[[row]])
+        gains[k] = evaluate(querier, evaluation)[0] - floor
+    print(
+        f"\nsingle-query MRR gains over the re-solved backbone ({floor:.4f}), "
+        f"{n_candidates} pool rows: mean {gains.mean():.4f}, std {gains.std():.4f}, "
+        f"min {gains.min():.4f}, max {gains.max():.4f}"
+    )
+    print("| batch of", budget, "taught at once | MRR |")
+    print("|---|---|")
+    batches = {
+        "best single gains (oracle)": candidates[np.argsort(-gains)[:budget]],
+        "worst single gains (oracle)": candidates[np.argsort(gains)[:budget]],
+        "random": candidates[:budget],
+    }
+    for name in ("avatar", "entropy"):
+        querier = copy.deepcopy(base).set_params(query_strategy=name)
+        batches[f"{name} (top of the same candidates)"] = candidates[
+            np.argsort(-querier.query_scores(candidates))[:budget]
+        ]
+    for name, rows in batches.items():
+        querier = copy.deepcopy(base).teach(rows, partner[rows])
+        print(f"| {name} | {evaluate(querier, evaluation)[0]:.4f} |", flush=True)
 
 
 def influence_times(base, repeats=3):
@@ -139,6 +227,19 @@ def main(argv=None):
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--epsilon", type=float, default=5e-4)
     parser.add_argument(
+        "--epsilon-sweep",
+        type=float,
+        nargs="+",
+        metavar="EPS",
+        help="only AvAtar-L2 vs random at the 5%% budget for these epsilons",
+    )
+    parser.add_argument(
+        "--oracle-bound",
+        type=int,
+        metavar="N",
+        help="only the oracle upper bound at the 5%% budget from N pool rows (seed 0)",
+    )
+    parser.add_argument(
         "--sweep-only",
         action="store_true",
         help="only the backbone epsilon/marginal sweep and the influence scaling",
@@ -153,6 +254,18 @@ def main(argv=None):
     n_source = data.adjacency[0].shape[0]
     partner = np.full(data.X.shape[0], -1)
     partner[data.anchors_test[:, 0]] = data.anchors_test[:, 1]
+    if args.epsilon_sweep:
+        epsilon_sweep(
+            data,
+            partner,
+            args.epsilon_sweep,
+            list(range(args.seeds)),
+            round(0.05 * n_source),
+        )
+        return
+    if args.oracle_bound:
+        oracle_bound(data, partner, args.oracle_bound, round(0.05 * n_source))
+        return
     seeds = [0] if args.quick else list(range(args.seeds))
     budgets = [0.10] if args.quick else [0.05, 0.10]
 
@@ -170,14 +283,14 @@ def main(argv=None):
     )
 
     rows = {}  # (method, budget) -> list of (mrr, h1, h10, seconds)
+    resolved, resolve_time = resolve_only(base)
     for seed in seeds:
-        rng = np.random.default_rng(seed)
-        order = rng.permutation(len(data.anchors_test))
-        half = len(order) // 2
-        evaluation = data.anchors_test[order[:half]]
-        pool = data.anchors_test[order[half:], 0]
+        evaluation, pool = split(data, seed)
         rows.setdefault(("backbone (official anchors)", 0.0), []).append(
             (*evaluate(base, evaluation), fit_time)
+        )
+        rows.setdefault(("re-solved 5 times, no queries", 0.0), []).append(
+            (*evaluate(resolved, evaluation), fit_time + resolve_time)
         )
         for budget_fraction in budgets:
             budget = round(budget_fraction * n_source)
