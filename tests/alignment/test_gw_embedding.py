@@ -252,3 +252,90 @@ def test_gw_warm_start_recovers_isometric_pairs():
 def test_init_parameter_is_validated(pair):
     with pytest.raises(ValueError, match="init"):
         GWEmbeddingAligner(init="pca", **FAST).fit(pair.X)
+
+
+def _brute_mutual_nearest(a, b):
+    dist = ((a[:, None, :] - b[None, :, :]) ** 2).sum(-1)
+    forward, backward = dist.argmin(1), dist.argmin(0)
+    rows = np.flatnonzero(backward[forward] == np.arange(len(a)))
+    return rows, forward[rows]
+
+
+def test_refinement_solves_least_squares_on_mutual_nearest_neighbours():
+    data = make_isometric_pair(120, n_features=6, n_clusters=3, random_state=0)
+    params = dict(
+        max_epochs=5, batch_size=120, n_init=1, random_state=0, module__n_layers=0
+    )
+    aligner = _quiet_fit(GWEmbeddingAligner(n_refine=0, **params), data.X)
+    assert aligner.n_refine_pairs_ == []
+    source = aligner._apply_scaler(data.X_source, aligner.scalers_[0])
+    target = aligner._apply_scaler(data.X_target, aligner.scalers_[1])
+    emb_source, emb_target = aligner._embed(source, 0), aligner._embed(target, 1)
+    rows, cols = _brute_mutual_nearest(emb_source, emb_target)
+    # Oracle: ordinary least squares g(y_j) = W y_j + b ~ f(x_i) on the pairs.
+    design = np.hstack([target[cols], np.ones((len(cols), 1))])
+    expected = np.linalg.lstsq(design, emb_source[rows], rcond=None)[0]
+    aligner.n_refine = 1
+    n_pairs = aligner._refine(source, target, np.random.RandomState(0))
+    assert n_pairs == [len(rows)]
+    last = aligner.net_.module_.target[-1]
+    np.testing.assert_allclose(
+        last.weight.detach().numpy(), expected[:-1].T, rtol=1e-4, atol=1e-5
+    )
+    np.testing.assert_allclose(
+        last.bias.detach().numpy(), expected[-1], rtol=1e-4, atol=1e-5
+    )
+    # Source tower untouched: partners now coincide up to the residual.
+    refined = aligner._embed(target, 1)
+    np.testing.assert_allclose(aligner._embed(source, 0), emb_source)
+    residual = np.abs(refined[cols] - emb_source[rows]).max()
+    assert residual < np.abs(emb_target[cols] - emb_source[rows]).max()
+
+
+def test_refinement_improves_nearest_neighbour_matching_of_new_rows():
+    # Fit on 150 rows of a 32-D isometric pair, match 300 new rows (same
+    # rotation) by nearest neighbour in the shared space, after a rough
+    # training (lr=1e-2, epsilon annealed from 1.0). Measured: 0.973 without refinement, 1.0 with it
+    # (the true rotation's ceiling is 1.0).
+    data = make_isometric_pair(
+        450, n_features=32, n_clusters=4, shuffle=False, random_state=1
+    )
+    train, test = np.arange(150), np.arange(150, 450)
+
+    def table(rows):
+        return stack_domains(data.X_source[rows], data.X_target[rows])[0]
+
+    accuracy = {}
+    for n_refine in (0, 3):
+        aligner = GWEmbeddingAligner(
+            n_refine=n_refine,
+            lr=1e-2,
+            epsilon_init=1.0,
+            max_epochs=10,
+            batch_size=150,
+            n_init=1,
+            random_state=0,
+            module__n_layers=0,
+            module__embedding_dim=32,
+        )
+        _quiet_fit(aligner, table(train))
+        matched = aligner.match(table(test), method="nearest") - len(test)
+        accuracy[n_refine] = np.mean(matched == np.arange(len(test)))
+    assert accuracy[3] >= 0.99, accuracy
+    assert accuracy[3] > accuracy[0], accuracy
+
+
+def test_refinement_needs_a_linear_last_layer(pair):
+    class Towers(torch.nn.Module):
+        def __init__(self, n_features_source, n_features_target):
+            super().__init__()
+            self.source = torch.nn.Linear(n_features_source, 2)
+            self.target = torch.nn.Linear(n_features_target, 2)
+
+        def forward(self, source, target):
+            return self.source(source), self.target(target)
+
+    with pytest.raises(ValueError, match="n_refine"):
+        _quiet_fit(GWEmbeddingAligner(module=Towers, **FAST), pair.X)
+    aligner = _quiet_fit(GWEmbeddingAligner(module=Towers, n_refine=0, **FAST), pair.X)
+    assert aligner.transform(pair.X).shape == (80, 2)
