@@ -43,7 +43,7 @@ ys = data.y[source]
 baseline = LogisticRegression(max_iter=1000).fit(X[source], ys)
 print(f"source-only accuracy on dslr: {baseline.score(X[~source], data.y_target):.3f}")
 
-model = AdaptiveOTDomainAdapter(beta=1.0, epsilon=0.05, random_state=0)
+model = AdaptiveOTDomainAdapter(beta=2.0, epsilon=0.05, random_state=0)
 model.fit(X, data.y, sample_domain=data.sample_domain)
 print(f"AdaptiveOT accuracy on dslr:  {model.score(X[~source], data.y_target):.3f}")
 print(f"transported mass: {model.transported_mass_:.2f} (rounds: {model.n_iter_})")

@@ -112,15 +112,29 @@ class AdaptiveOTDomainAdapter(_DomainMetadataMixin, ClassifierMixin, BaseEstimat
         ``LogisticRegression(max_iter=1000)``.
     alpha : float > 0, default=1.0
         Weight of the (normalised) squared distance in the cost.
-    beta : float >= 0, default=1.0
+    beta : float >= 0, default=2.0
         Weight of the label-agreement term. With ``distance_normalization``
         ``"median"``, a pair is transported when its distance is below about
-        ``beta / alpha`` times the median distance and the labels agree.
+        ``beta / alpha`` times the median distance and the labels agree (the
+        paper used 1.8 to 6). In high dimension even nearest neighbours are
+        at more than half the median distance, so ``beta < 1`` transports
+        (almost) nothing: a mass collapse.
     epsilon : float > 0, default=0.02
         Entropic regularisation of Adaptive OT, in the units of the cost.
     epsilon_init : float or None, default=None
         Anneal the first solve from ``epsilon_init`` down to ``epsilon``
         (later rounds are warm-started from the previous potentials).
+    entropic_reference : {"marginals", "counting"}, default="marginals"
+        Reference measure of the entropic term. ``"marginals"``: relative
+        entropy to the product of the marginal bounds
+        (:math:`\varepsilon\,\mathrm{KL}(T \,\|\, a b^\top)`, solved as the
+        cost shifted by ``epsilon * log(n_source * n_target)``), so a pair
+        carries mass essentially when its cost is negative, whatever the
+        sample sizes and ``epsilon``. ``"counting"``: the solver's plain
+        entropy :math:`\sum T (\log T - 1)`, under which pairs of positive
+        cost up to about ``epsilon * log(n_source * n_target)`` still carry
+        mass (so absent classes and outliers are rejected less as ``epsilon``
+        or the sample sizes grow).
     distance_normalization : {"median", "max"} or None, default="median"
         Scale of the squared distances before weighting by ``alpha``; the
         median is estimated on at most 10^6 random pairs.
@@ -191,19 +205,19 @@ class AdaptiveOTDomainAdapter(_DomainMetadataMixin, ClassifierMixin, BaseEstimat
 
     Notes
     -----
-    Picking ``alpha``, ``beta`` and ``epsilon`` without target labels: use
-    :class:`~sklearn.model_selection.GridSearchCV` with a label-free skada
-    scorer (``skada.metrics.PredictionEntropyScorer`` or
-    ``ImportanceWeightedScorer``) and a skada splitter that keeps both domains
-    in each fold (``skada.model_selection.SourceTargetShuffleSplit``); pass
-    ``sample_domain`` as a fit parameter. Check ``transported_mass_``: values
-    close to 0 mean ``beta`` is too small for the distances (mass collapse),
-    values at 1 mean the cost never rejects anything. Prediction entropy
-    rewards confident self-training and tends to pick the largest ``beta`` and
-    ``epsilon`` of a grid; on Office-Caltech10 and MNIST-USPS
-    (``benchmarks/bench_da.py``) the defaults (``beta=1``, ``epsilon=0.02``)
-    had a higher mean target accuracy than the entropy-selected setting, so
-    keep the grid narrow around them.
+    Picking ``beta`` and ``epsilon`` without target labels: fit a small grid
+    and score each fit with a label-free rule of :mod:`skalign.metrics`
+    (:func:`~skalign.metrics.prediction_entropy`,
+    :func:`~skalign.metrics.mixval_score`,
+    :func:`~skalign.metrics.reverse_validation_score`), or run
+    :class:`~sklearn.model_selection.GridSearchCV` with the corresponding skada
+    scorers and a splitter that keeps both domains in each fold
+    (``skada.model_selection.SourceTargetShuffleSplit``), passing
+    ``sample_domain`` as a fit parameter. Reject settings whose
+    ``transported_mass_`` is close to 0 (mass collapse): soft neighbourhood
+    density scores collapsed plans highest. The user guide
+    (``choosing_hyperparameters``) reports how each rule did on
+    ``benchmarks/bench_da.py``.
 
     ``transform`` returns features in the target space: rows marked as source
     (``sample_domain > 0``) are moved by the displacement their nearest fitted
@@ -232,6 +246,7 @@ class AdaptiveOTDomainAdapter(_DomainMetadataMixin, ClassifierMixin, BaseEstimat
         "beta": [Interval(numbers.Real, 0, None, closed="left")],
         "epsilon": [Interval(numbers.Real, 0, None, closed="neither")],
         "epsilon_init": [Interval(numbers.Real, 0, None, closed="neither"), None],
+        "entropic_reference": [StrOptions({"marginals", "counting"})],
         "distance_normalization": [StrOptions({"median", "max"}), None],
         "label_cost": [StrOptions({"proba", "hard"})],
         "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
@@ -253,9 +268,10 @@ class AdaptiveOTDomainAdapter(_DomainMetadataMixin, ClassifierMixin, BaseEstimat
         estimator=None,
         *,
         alpha=1.0,
-        beta=1.0,
+        beta=2.0,
         epsilon=0.02,
         epsilon_init=None,
+        entropic_reference="marginals",
         distance_normalization="median",
         label_cost="proba",
         max_iter=10,
@@ -272,6 +288,7 @@ class AdaptiveOTDomainAdapter(_DomainMetadataMixin, ClassifierMixin, BaseEstimat
         self.beta = beta
         self.epsilon = epsilon
         self.epsilon_init = epsilon_init
+        self.entropic_reference = entropic_reference
         self.distance_normalization = distance_normalization
         self.label_cost = label_cost
         self.max_iter = max_iter
@@ -465,7 +482,7 @@ class AdaptiveOTDomainAdapter(_DomainMetadataMixin, ClassifierMixin, BaseEstimat
             result = adaptive_ot(
                 None,
                 None,
-                self._cost(Xs, Xt, onehot, q),
+                self._cost(Xs, Xt, onehot, q) + self._reference_shift(n, m, 1),
                 self.epsilon,
                 init=init,
                 **options,
@@ -477,6 +494,7 @@ class AdaptiveOTDomainAdapter(_DomainMetadataMixin, ClassifierMixin, BaseEstimat
         a, b = np.full(n, 1.0 / n), np.full(m, 1.0 / m)
         for rows, cols in batches:
             cost = self._cost(Xs[rows], Xt[cols], onehot[rows], q[cols])
+            cost += self._reference_shift(rows.size, cols.size, len(batches))
             result = adaptive_ot(a[rows], b[cols], cost, self.epsilon, **options)
             _check_finite_plan(result.plan)
             converged &= bool(result.converged)
@@ -488,6 +506,19 @@ class AdaptiveOTDomainAdapter(_DomainMetadataMixin, ClassifierMixin, BaseEstimat
             )
         self._ot_converged = converged
         return sp.csr_matrix(sum(blocks[1:], blocks[0])), None
+
+    def _reference_shift(self, n_rows, n_cols, n_blocks):
+        """Cost shift turning the counting entropy into KL to ``a b^T``.
+
+        With uniform bounds the product reference is ``1 / (n m)`` per entry
+        and ``epsilon * KL(T | a b^T)`` equals the counting entropy plus
+        ``epsilon * log(n m) * sum(T)``, a constant added to the cost. A block
+        of ``k`` minibatches is its own problem scaled by ``1 / k``, hence
+        ``log(k * n_b * m_b)``.
+        """
+        if self.entropic_reference == "counting":
+            return 0.0
+        return self.epsilon * float(np.log(n_rows * n_cols * n_blocks))
 
     def _refit(self, Xs, ys, mapped, s_mass, Xt, labels, t_mass):
         # Mass relative to the mean of its side, capped at 1: rows carrying at

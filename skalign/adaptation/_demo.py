@@ -53,7 +53,7 @@ def run_demo(seed=0):
     """Print accuracy, rejected mass and outlier rejection of the adapter."""
     try:
         name, X, y, domain, y_target = _office(seed)
-        params = {"beta": 1.0, "epsilon": 0.05}
+        params = {"beta": 2.0, "epsilon": 0.05}
     except FileNotFoundError:
         name, X, y, domain, y_target = _synthetic(seed)
         params = {"beta": 2.0, "epsilon": 0.02}

@@ -67,14 +67,64 @@ def test_plan_matches_core_solver():
     """The stored plan is adaptive_ot's on the documented cost (oracle: core)."""
     X, y, domain, _, _ = make_shift(n_per_class=15)
     model = AdaptiveOTDomainAdapter(
-        max_iter=1, epsilon=0.05, ot_tol=1e-9, ot_max_iter=5000
+        beta=1.0, max_iter=1, epsilon=0.05, ot_tol=1e-9, ot_max_iter=5000
     ).fit(X, y)
     Xs, Xt = X[domain > 0], X[domain < 0]
     first = LogisticRegression(max_iter=1000).fit(Xs, y[domain > 0])
     dist = ((Xs[:, None] - Xt[None]) ** 2).sum(-1)
     cost = dist / np.median(dist) - np.eye(3)[y[domain > 0]] @ first.predict_proba(Xt).T
-    expected = adaptive_ot(None, None, cost, 0.05, tol=1e-9, max_iter=5000).plan
-    np.testing.assert_allclose(model.coupling_, expected, atol=1e-8)
+    # Default reference a b^T: the counting-entropy solver on the cost shifted
+    # by epsilon * log(n m) (uniform bounds 1/n, 1/m).
+    shift = 0.05 * np.log(cost.size)
+    expected = adaptive_ot(None, None, cost + shift, 0.05, tol=1e-9, max_iter=5000)
+    np.testing.assert_allclose(model.coupling_, expected.plan, atol=1e-8)
+    counting = AdaptiveOTDomainAdapter(
+        beta=1.0,
+        max_iter=1,
+        epsilon=0.05,
+        ot_tol=1e-9,
+        ot_max_iter=5000,
+        entropic_reference="counting",
+    ).fit(X, y)
+    plain = adaptive_ot(None, None, cost, 0.05, tol=1e-9, max_iter=5000).plan
+    np.testing.assert_allclose(counting.coupling_, plain, atol=1e-8)
+
+
+def test_marginals_reference_is_generalised_kl():
+    """The shifted solve minimises <C, T> + eps * KL(T | a b^T) (direct check)."""
+    rng = np.random.RandomState(0)
+    n, m, eps = 5, 4, 0.3
+    cost = rng.uniform(-1, 1, (n, m))
+    ref = np.full((n, m), 1.0 / (n * m))
+    plan = adaptive_ot(
+        None, None, cost + eps * np.log(n * m), eps, tol=1e-12, max_iter=20000
+    ).plan
+
+    def objective(T):
+        return (cost * T).sum() + eps * (T * np.log(T / ref) - T + ref).sum()
+
+    # Any feasible perturbation (T1 <= a, T^T 1 <= b) does not do better.
+    for _ in range(50):
+        other = plan * np.exp(0.05 * rng.randn(n, m))
+        scale = max(
+            other.sum(1).max() * n, other.sum(0).max() * m, 1.0
+        )  # back inside the bounds
+        assert objective(plan) <= objective(other / scale) + 1e-12
+
+
+def test_marginals_reference_rejects_independently_of_epsilon():
+    # Positive-cost pairs carry up to ~exp(-(C - eps log(nm)) / eps) under the
+    # counting entropy; relative to a b^T only the sign of the cost matters,
+    # so the outliers stay rejected at a large epsilon.
+    X, y, _, _, is_outlier = make_shift(n_outliers=12)
+    kept = {}
+    for reference in ("marginals", "counting"):
+        model = AdaptiveOTDomainAdapter(
+            beta=2.0, epsilon=0.3, entropic_reference=reference, random_state=0
+        ).fit(X, y)
+        kept[reference] = model.target_mass_[is_outlier].sum()
+    assert kept["marginals"] < 1e-6
+    assert kept["counting"] > 100 * kept["marginals"]
 
 
 def test_diagnostics_consistent():
@@ -290,7 +340,7 @@ def test_office_webcam_to_dslr_beats_source_only(shared_data_dir):
     data, X, source = _office(shared_data_dir)
     base = LogisticRegression(max_iter=1000).fit(X[source], data.y[source])
     base_acc = base.score(X[~source], data.y_target)
-    model = AdaptiveOTDomainAdapter(beta=1.0, epsilon=0.05, random_state=0)
+    model = AdaptiveOTDomainAdapter(epsilon=0.05, random_state=0)
     model.fit(X, data.y, sample_domain=data.sample_domain)
     assert model.score(X[~source], data.y_target) > base_acc
 
@@ -298,7 +348,7 @@ def test_office_webcam_to_dslr_beats_source_only(shared_data_dir):
 @pytest.mark.slow
 def test_office_partial_rejects_absent_classes(shared_data_dir):
     data, X, source = _office(shared_data_dir, target_classes=5)
-    model = AdaptiveOTDomainAdapter(beta=1.0, epsilon=0.05, random_state=0)
+    model = AdaptiveOTDomainAdapter(epsilon=0.05, random_state=0)
     model.fit(X, data.y, sample_domain=data.sample_domain)
     absent = data.y[source] >= 5
     assert rejected_mass_share(model.source_mass_, absent) > 0.9
@@ -307,7 +357,7 @@ def test_office_partial_rejects_absent_classes(shared_data_dir):
 @pytest.mark.slow
 def test_office_outliers_rejected(shared_data_dir):
     data, X, _ = _office(shared_data_dir, outlier_fraction=0.1)
-    model = AdaptiveOTDomainAdapter(beta=1.0, epsilon=0.05, random_state=0)
+    model = AdaptiveOTDomainAdapter(epsilon=0.05, random_state=0)
     model.fit(X, data.y, sample_domain=data.sample_domain)
     assert low_mass_share(model.target_mass_, data.is_outlier) >= 0.9
     assert low_mass_share(model.target_mass_, ~data.is_outlier) <= 0.1
