@@ -339,3 +339,29 @@ def test_refinement_needs_a_linear_last_layer(pair):
         _quiet_fit(GWEmbeddingAligner(module=Towers, **FAST), pair.X)
     aligner = _quiet_fit(GWEmbeddingAligner(module=Towers, n_refine=0, **FAST), pair.X)
     assert aligner.transform(pair.X).shape == (80, 2)
+
+
+def test_each_restart_solves_its_own_warm_start_on_a_subsample(pair, monkeypatch):
+    from skalign.alignment import _gw_embedding
+
+    calls = []
+    original = GWEmbeddingAligner._gw_warm_start
+
+    def counting(self, source, target, rng):
+        warm = original(self, source, target, rng)
+        calls.append(warm[0].copy())
+        return warm
+
+    monkeypatch.setattr(GWEmbeddingAligner, "_gw_warm_start", counting)
+    params = {**FAST, "n_init": 2}
+    # Every row fits in the subsample: one deterministic warm start.
+    _quiet_fit(GWEmbeddingAligner(**params), pair.X)
+    assert len(calls) == 1
+    # Subsampled: one warm start per restart, on different rows.
+    calls.clear()
+    monkeypatch.setattr(_gw_embedding, "_GW_INIT_ROWS", 30)
+    aligner = _quiet_fit(GWEmbeddingAligner(**params), pair.X)
+    assert len(calls) == 2
+    assert all(len(rows) == 30 for rows in calls)
+    assert not np.array_equal(calls[0], calls[1])
+    assert len(aligner.init_distortions_) == 2
