@@ -234,8 +234,9 @@ class AdaptiveOTDomainAdapter(_DomainMetadataMixin, ClassifierMixin, BaseEstimat
     >>> X = np.r_[Xs, Xt]
     >>> y = np.r_[np.repeat([0, 1], 30), -np.ones(60, dtype=int)]
     >>> model = AdaptiveOTDomainAdapter(beta=2.0).fit(X, y)
-    >>> model.predict(Xt[[0, 45]])
-    array([0, 1])
+    >>> accuracy = np.mean(model.predict(Xt) == np.repeat([0, 1], 30))
+    >>> bool(accuracy > 0.9)
+    True
     >>> bool(model.transported_mass_ > 0.5)
     True
     """
