@@ -332,7 +332,7 @@ def section_non_isometric(seeds, lines):
             fos = foscttm(emb[:300], emb[300:][data.true_match])
             rows.append((np.mean(matched == data.true_match), fos))
         rows = np.array(rows)
-        lines.append(f"| {loss} | {fmt(rows[:, 0])} | {fmt(rows[:, 1])} |")
+        lines.append(f"| {loss} | {fmt(rows[:, 0])} | {fmt(rows[:, 1], 4)} |")
         print(lines[-1], flush=True)
 
 
