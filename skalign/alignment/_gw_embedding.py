@@ -686,11 +686,17 @@ class GWEmbeddingAligner(TransformerMixin, BaseEstimator):
             hidden = tower[:-1](torch.as_tensor(target, device=self.device))
             hidden = hidden.double().cpu().numpy()
         design = np.hstack([hidden, np.ones((len(hidden), 1))])
+        # g(target) = design @ coef: each round re-embeds through the last layer
+        # only, instead of running the whole tower again.
+        coef = np.vstack(
+            [
+                last.weight.detach().double().cpu().numpy().T,
+                last.bias.detach().double().cpu().numpy()[None, :],
+            ]
+        )
         n_pairs = []
         for _ in range(self.n_refine):
-            pairs_source, pairs_target = _mutual_nearest(
-                emb_source, self._embed(target, 1)
-            )
+            pairs_source, pairs_target = _mutual_nearest(emb_source, design @ coef)
             n_pairs.append(len(pairs_source))
             if len(pairs_source) < design.shape[1]:
                 break  # fewer equations than unknowns: keep the trained layer
