@@ -3,6 +3,7 @@
 from ._backbones import (
     AlignmentSolution,
     EmbeddingAlignmentBackbone,
+    JointEmbeddingBackbone,
     NetworkAlignmentBackbone,
 )
 from ._querier import ActiveOTQuerier, top_mass_plan
@@ -15,6 +16,7 @@ __all__ = [
     "AlignmentSolution",
     "AnchorHoldoutSearchCV",
     "EmbeddingAlignmentBackbone",
+    "JointEmbeddingBackbone",
     "NetworkAlignmentBackbone",
     "anchor_holdout_splits",
     "consistency_utility",

@@ -151,3 +151,155 @@ def test_phone_email_backbone_reaches_target(shared_data_dir):
     test = data.anchors_test
     mrr = mean_reciprocal_rank(test[:, 1], solution.scores[test[:, 0]])
     assert mrr >= 0.5  # issue 7 target; the previous backbone reached 0.32
+
+
+# ---------------------------------------------------------------- JOENA-style
+def _graph_pair():
+    from skalign.datasets import make_noisy_graph_pair
+
+    return make_noisy_graph_pair(30, edge_noise=0.1, random_state=0)
+
+
+def _joint_solve(data, anchors, epsilon=0.01, **params):
+    from skalign.active import JointEmbeddingBackbone
+
+    n = data.adjacency[0].shape[0]
+    X1, X2 = np.ones((n, 1)), np.ones((data.adjacency[1].shape[0], 1))
+    backbone = JointEmbeddingBackbone(**params)
+    return backbone.solve(
+        X1, X2, anchors, adjacency=data.adjacency, epsilon=epsilon, beta=0.9
+    )
+
+
+def _accuracy(solution, data, rows):
+    return np.mean(solution.scores[rows].argmax(1) == data.partner[rows])
+
+
+def test_joint_backbone_anchors_shape_the_cost():
+    data = _graph_pair()
+    rows = np.arange(30)
+    known = np.c_[rows, data.partner[rows]]
+    few, many = _joint_solve(data, known[:3]), _joint_solve(data, known[:12])
+    # Anchor pairs cost 0; every other pair exp(-cos) > exp(-1).
+    assert np.all(many.cost[known[:12, 0], known[:12, 1]] == 0.0)
+    others = np.ones_like(many.cost, dtype=bool)
+    others[known[:12, 0], known[:12, 1]] = False
+    assert np.all(many.cost[others] > np.exp(-1.0) - 1e-12)
+    # More anchors: better matches of the rows that are not anchors.
+    free = rows[12:]
+    assert _accuracy(many, data, free) > _accuracy(few, data, free)
+    assert _accuracy(many, data, free) > 0.5  # chance is 1/30
+
+
+def test_joint_backbone_returns_entropic_plan_of_its_last_cost():
+    from skalign.active import JointEmbeddingBackbone
+
+    data = _graph_pair()
+    anchors = np.c_[np.arange(5), data.partner[:5]]
+    params = {"tol": 1e-9, "max_iter": 100000}
+    solution = _joint_solve(data, anchors, epsilon=0.1, **params)
+    assert solution.converged
+    np.testing.assert_allclose(solution.plan.sum(1), 1 / 30, rtol=1e-6)
+    # The contract the querier differentiates through: plan = exp((f + g - Q)
+    # / epsilon) with Q = C (1 - beta H) + w L(T_prev - threshold).
+    backbone = JointEmbeddingBackbone(**params)
+    X = np.ones((30, 1))
+    Z1, Z2 = backbone.embed(X, X, anchors, data.adjacency)
+    H = supervision(anchors, 30)
+    np.testing.assert_allclose(
+        solution.cost, np.where(H, 0.0, np.exp(-(Z1 @ Z2.T))), rtol=1e-12
+    )
+    supervised = solution.cost * (1 - 0.9 * H)
+    _, E1, E2 = backbone._costs(Z1, Z2, anchors, data.adjacency)
+    previous, _ = backbone._fgw_steps(supervised, E1, E2, 0.1, None)
+    Q = supervised + backbone._gw_weight(30, 30) * backbone._linear_term(
+        E1, E2, previous - backbone.threshold / 900
+    )
+    expected = np.exp((solution.f[:, None] + solution.g[None, :] - Q) / 0.1)
+    np.testing.assert_allclose(solution.plan, expected, rtol=1e-9)
+
+
+def supervision(anchors, n):
+    H = np.zeros((n, n), dtype=bool)
+    H[anchors[:, 0], anchors[:, 1]] = True
+    return H
+
+
+def test_joint_backbone_reproducible_with_random_state():
+    data = _graph_pair()
+    anchors = np.c_[np.arange(5), data.partner[:5]]
+    first = _joint_solve(data, anchors, random_state=3)
+    again = _joint_solve(data, anchors, random_state=3)
+    other = _joint_solve(data, anchors, random_state=4)
+    np.testing.assert_array_equal(first.plan, again.plan)
+    assert not np.allclose(first.plan, other.plan)
+
+
+def test_joint_backbone_loss_matches_linear_term_and_training_lowers_it():
+    import torch
+
+    from skalign.active import JointEmbeddingBackbone
+
+    data = _graph_pair()
+    anchors = np.c_[np.arange(6), data.partner[:6]]
+    backbone = JointEmbeddingBackbone()
+    X = np.ones((30, 1))
+    Z1, Z2 = backbone.embed(X, X, anchors, data.adjacency)
+    rng = np.random.default_rng(0)
+    S = rng.random((30, 30)) / 900 - 0.5 / 900
+    cost, E1, E2 = backbone._costs(Z1, Z2, anchors, data.adjacency)
+    expected = np.sum(cost * S) + backbone._gw_weight(30, 30) * np.sum(
+        backbone._linear_term(E1, E2, S) * S
+    )
+    loss = backbone._loss(
+        torch.tensor(Z1), torch.tensor(Z2), torch.tensor(S), anchors, data.adjacency
+    )
+    assert float(loss) == pytest.approx(expected, rel=1e-10)
+    # Training moves the embedding, reproducibly; each Adam step lowers the
+    # loss at the plan it was taken on, so one tiny step must lower it.
+    trained = JointEmbeddingBackbone(n_epochs=1, learning_rate=1e-6)
+    Y1, Y2 = trained.embed(X, X, anchors, data.adjacency)
+    assert not np.allclose(Y1, Z1)
+    np.testing.assert_array_equal(Y1, trained.embed(X, X, anchors, data.adjacency)[0])
+    P1, _ = backbone.positions(X, X, anchors, data.adjacency)
+    weights = backbone._network(P1.shape[1])
+    cost, E1, E2 = backbone._costs(Z1, Z2, anchors, data.adjacency)
+    plan, _ = backbone._fgw_steps(cost, E1, E2, 0.01, None)
+    S = torch.tensor(plan - backbone.threshold / plan.size)
+    before = float(
+        backbone._loss(torch.tensor(Z1), torch.tensor(Z2), S, anchors, data.adjacency)
+    )
+    after = float(
+        backbone._loss(torch.tensor(Y1), torch.tensor(Y2), S, anchors, data.adjacency)
+    )
+    assert after < before
+    assert weights[0].shape == (P1.shape[1], backbone.hidden_dim)
+
+
+@pytest.mark.parametrize(
+    ("params", "match"),
+    [
+        ({"alpha": 1.0}, "alpha"),
+        ({"restart": 0.0}, "restart"),
+        ({"n_epochs": -1}, "n_epochs"),
+        ({"hidden_dim": 0}, "hidden_dim"),
+        ({"threshold": -1.0}, "threshold"),
+    ],
+)
+def test_joint_backbone_bad_parameters(params, match):
+    data = _graph_pair()
+    with pytest.raises(ValueError, match=match):
+        _joint_solve(data, np.c_[[0], data.partner[:1]], **params)
+
+
+def test_joint_backbone_needs_graphs():
+    from skalign.active import JointEmbeddingBackbone
+
+    with pytest.raises(ValueError, match="adjacency"):
+        JointEmbeddingBackbone().solve(
+            np.ones((3, 1)),
+            np.ones((3, 1)),
+            np.zeros((0, 2), int),
+            epsilon=0.1,
+            beta=0.5,
+        )

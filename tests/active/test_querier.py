@@ -23,11 +23,11 @@ def _embedding_problem(n=8, m=7, seed=0):
     return X, y
 
 
-def _supervised_plan(cost, beta, H, epsilon):
+def _supervised_plan(cost, beta, H, epsilon, frozen=0.0):
     result = sinkhorn(
         None,
         None,
-        cost * (1 - beta * H),
+        cost * (1 - beta * H) + frozen,
         epsilon,
         tol=1e-12,
         max_iter=20000,
@@ -299,3 +299,33 @@ def test_phone_email_slice_backbone(shared_data_dir):
     test = data.anchors_test[:200]
     mrr = mean_reciprocal_rank(test[:, 1], querier.alignment_scores_[test[:, 0]])
     assert mrr > 0.2  # random ranking of 1003 candidates gives about 0.007
+
+
+def test_influence_through_joint_backbone_matches_finite_differences():
+    # The JOENA-style backbone freezes its GW term at the previous plan in the
+    # last solve; AvAtar differentiates through that solve.
+    from skalign.active import JointEmbeddingBackbone
+
+    data = make_noisy_graph_pair(20, edge_noise=0.1, random_state=1)
+    backbone = JointEmbeddingBackbone(tol=1e-11, max_iter=200000)
+    querier = ActiveOTQuerier(
+        backbone, influence="dense", epsilon=0.1, beta=0.5, ridge=0.0, cg_tol=1e-12
+    ).fit(data.X, data.y, adjacency=data.adjacency)
+    solution = querier.solution_
+    H = np.zeros_like(solution.cost)
+    anchors = querier._anchors()
+    H[anchors[:, 0], anchors[:, 1]] = 1.0
+    Q = solution.f[:, None] + solution.g[None, :] - 0.1 * np.log(solution.plan)
+    frozen = Q - solution.cost * (1 - 0.5 * H)
+    influence, _ = querier.pair_influence()
+    step = 1e-5
+    for i, j in [(0, 3), (7, 7), (15, 2)]:
+        E = np.zeros_like(H)
+        E[i, j] = step
+        values = [
+            l2_utility(_supervised_plan(solution.cost, 0.5, H + s * E, 0.1, frozen))[0]
+            for s in (1, -1)
+        ]
+        assert influence[i, j] == pytest.approx(
+            (values[0] - values[1]) / (2 * step), rel=1e-4, abs=1e-9
+        )
