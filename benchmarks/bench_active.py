@@ -7,9 +7,16 @@ queryable, the other half is the query pool; budgets of 5% and 10% of the
 evaluation set. Also: the backbone alone, sparse vs dense influence (time
 and MRR), posterior vs uniform aggregation, and the time of the whole loop.
 
+The strategies run on one backbone (``--backbone``): ``joint`` (default), the
+JOENA-style :class:`~skalign.active.JointEmbeddingBackbone`, where each new
+anchor moves every node's embedding, or ``parrot``. Both backbones are
+measured from the official anchors in the same run.
+
 Usage::
 
     OMP_NUM_THREADS=1 python benchmarks/bench_active.py            # 5 seeds
+    OMP_NUM_THREADS=1 python benchmarks/bench_active.py --seeds 2 --budgets 0.05 \
+        --strategies AvAtar-L2 random degree      # fast proxy
     OMP_NUM_THREADS=1 python benchmarks/bench_active.py --quick    # 1 seed, 10%
     OMP_NUM_THREADS=1 python benchmarks/bench_active.py --sweep-only
         # backbone epsilon and marginals; sparse vs dense influence time vs size
@@ -36,6 +43,7 @@ from sklearn.exceptions import ConvergenceWarning
 from skalign.active import (
     ActiveOTQuerier,
     EmbeddingAlignmentBackbone,
+    JointEmbeddingBackbone,
     NetworkAlignmentBackbone,
 )
 from skalign.datasets import load_phone_email
@@ -56,6 +64,20 @@ ABLATIONS = {
         "aggregation": "uniform",
     },
 }
+
+
+BACKBONES = {
+    # name: (backbone factory, default epsilon)
+    "parrot": (NetworkAlignmentBackbone, 5e-4),
+    "joint": (JointEmbeddingBackbone, 1e-2),
+}
+
+
+def make_querier(backbone, epsilon=None, **params):
+    factory, default = BACKBONES[backbone]
+    return ActiveOTQuerier(
+        factory(), epsilon=default if epsilon is None else epsilon, **params
+    )
 
 
 def evaluate(querier, evaluation):
@@ -95,14 +117,12 @@ def split(data, seed):
     return data.anchors_test[order[:half]], data.anchors_test[order[half:], 0]
 
 
-def epsilon_sweep(data, partner, epsilons, seeds, budget):
+def epsilon_sweep(data, partner, epsilons, seeds, budget, backbone):
     """AvAtar-L2 vs random at one budget for several epsilons."""
     print("\n| epsilon | backbone MRR | AvAtar-L2 | random | AvAtar-L2 / random |")
     print("|---|---|---|---|---|")
     for eps in epsilons:
-        base = ActiveOTQuerier(epsilon=eps).fit(
-            data.X, data.y, adjacency=data.adjacency
-        )
+        base = make_querier(backbone, eps).fit(data.X, data.y, adjacency=data.adjacency)
         results = {"backbone": [], "avatar": [], "random": []}
         for seed in seeds:
             evaluation, pool = split(data, seed)
@@ -120,14 +140,14 @@ def epsilon_sweep(data, partner, epsilons, seeds, budget):
         )
 
 
-def oracle_bound(data, partner, n_candidates, budget, seed=0):
+def oracle_bound(data, partner, n_candidates, budget, backbone, epsilon, seed=0):
     """MRR of the batch of the rows whose single query raises MRR most.
 
     Uses the evaluation pairs to value each query (an oracle no strategy has):
     each of ``n_candidates`` pool rows is taught alone and the rise of the
     evaluation MRR recorded; the ``budget`` best are then taught together.
     """
-    base = ActiveOTQuerier().fit(data.X, data.y, adjacency=data.adjacency)
+    base = make_querier(backbone, epsilon).fit(data.X, data.y, adjacency=data.adjacency)
     evaluation, pool = split(data, seed)
     reference, _ = resolve_only(base, n_batches=1)
     floor = evaluate(reference, evaluation)[0]
@@ -148,7 +168,7 @@ def oracle_bound(data, partner, n_candidates, budget, seed=0):
         "worst single gains (oracle)": candidates[np.argsort(gains)[:budget]],
         "random": candidates[:budget],
     }
-    for name in ("avatar", "entropy"):
+    for name in ("avatar", "entropy", "degree"):
         querier = copy.deepcopy(base).set_params(query_strategy=name)
         batches[f"{name} (top of the same candidates)"] = candidates[
             np.argsort(-querier.query_scores(candidates))[:budget]
@@ -225,7 +245,28 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="1 seed, 10%% budget only")
     parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--epsilon", type=float, default=5e-4)
+    parser.add_argument(
+        "--backbone",
+        choices=sorted(BACKBONES),
+        default="joint",
+        help="backbone the strategies run on (default: joint, where anchors propagate)",
+    )
+    parser.add_argument(
+        "--epsilon",
+        type=float,
+        default=None,
+        help="entropic regularisation (default: 0.01 for joint, 5e-4 for parrot)",
+    )
+    parser.add_argument(
+        "--strategies",
+        nargs="+",
+        choices=sorted(STRATEGIES),
+        default=None,
+        help="only these strategies (and no ablations): a fast proxy",
+    )
+    parser.add_argument(
+        "--budgets", type=float, nargs="+", default=None, help="budget fractions"
+    )
     parser.add_argument(
         "--epsilon-sweep",
         type=float,
@@ -261,19 +302,38 @@ def main(argv=None):
             args.epsilon_sweep,
             list(range(args.seeds)),
             round(0.05 * n_source),
+            args.backbone,
         )
         return
     if args.oracle_bound:
-        oracle_bound(data, partner, args.oracle_bound, round(0.05 * n_source))
+        oracle_bound(
+            data,
+            partner,
+            args.oracle_bound,
+            round(0.05 * n_source),
+            args.backbone,
+            args.epsilon,
+        )
         return
     seeds = [0] if args.quick else list(range(args.seeds))
-    budgets = [0.10] if args.quick else [0.05, 0.10]
-
-    start = time.perf_counter()
-    base = ActiveOTQuerier(epsilon=args.epsilon).fit(
-        data.X, data.y, adjacency=data.adjacency
+    budgets = args.budgets or ([0.10] if args.quick else [0.05, 0.10])
+    strategies = (
+        {name: STRATEGIES[name] for name in args.strategies}
+        if args.strategies
+        else STRATEGIES
     )
-    fit_time = time.perf_counter() - start
+
+    backbones = {}  # both backbones from the official anchors, side by side
+    for name in sorted(BACKBONES, key=lambda name: name != args.backbone):
+        if args.strategies and name != args.backbone:
+            continue
+        start = time.perf_counter()
+        querier = make_querier(name, args.epsilon if name == args.backbone else None)
+        backbones[name] = (
+            querier.fit(data.X, data.y, adjacency=data.adjacency),
+            time.perf_counter() - start,
+        )
+    base, fit_time = backbones[args.backbone]
     times = influence_times(base)
     print(
         f"backbone fit from {len(data.anchors_train)} anchors: {fit_time:.1f} s; "
@@ -286,16 +346,18 @@ def main(argv=None):
     resolved, resolve_time = resolve_only(base)
     for seed in seeds:
         evaluation, pool = split(data, seed)
-        rows.setdefault(("backbone (official anchors)", 0.0), []).append(
-            (*evaluate(base, evaluation), fit_time)
-        )
+        for name, (querier, seconds) in backbones.items():
+            label = f"{name} backbone (official anchors), epsilon={querier.epsilon:g}"
+            rows.setdefault((label, 0.0), []).append(
+                (*evaluate(querier, evaluation), seconds)
+            )
         rows.setdefault(("re-solved 5 times, no queries", 0.0), []).append(
             (*evaluate(resolved, evaluation), fit_time + resolve_time)
         )
         for budget_fraction in budgets:
             budget = round(budget_fraction * n_source)
-            methods = dict(STRATEGIES)
-            if budget_fraction == budgets[-1]:
+            methods = dict(strategies)
+            if budget_fraction == budgets[-1] and not args.strategies:
                 methods.update(ABLATIONS)
             for name, params in methods.items():
                 querier, seconds = run_loop(base, params, budget, pool, partner, seed)
@@ -307,16 +369,24 @@ def main(argv=None):
                     flush=True,
                 )
 
+    ratios = {}
+    for (name, budget_fraction), values in rows.items():
+        if budget_fraction and ("random", budget_fraction) in rows:
+            reference = np.asarray(rows[("random", budget_fraction)])[:, 0]
+            ratios[(name, budget_fraction)] = np.asarray(values)[:, 0] / reference
     print(
-        f"\nphone-email, {len(seeds)} seed(s), epsilon={args.epsilon}; times on a shared CPU"
+        f"\nphone-email, {len(seeds)} seed(s), {args.backbone} backbone, "
+        f"epsilon={base.epsilon:g}; times on a shared CPU (2 cores, other jobs running)"
     )
-    print("| method | budget | MRR | Hits@1 | Hits@10 | time (s) |")
-    print("|---|---|---|---|---|---|")
+    print("| method | budget | MRR | Hits@1 | Hits@10 | MRR / random | time (s) |")
+    print("|---|---|---|---|---|---|---|")
     for (name, budget_fraction), values in rows.items():
         values = np.asarray(values)
+        ratio = ratios.get((name, budget_fraction))
         print(
             f"| {name} | {budget_fraction:.0%} | {fmt(values[:, 0])} | {fmt(values[:, 1])} | "
-            f"{fmt(values[:, 2])} | {values[:, 3].mean():.1f} |"
+            f"{fmt(values[:, 2])} | {'' if ratio is None else fmt(ratio)} | "
+            f"{values[:, 3].mean():.1f} |"
         )
     print(
         f"\ninfluence computation: sparse {times['sparse']:.3f} s, dense "

@@ -225,6 +225,25 @@ def supervision(anchors, n):
     return H
 
 
+def test_joint_backbone_new_anchor_keeps_the_other_weights():
+    from skalign.active import JointEmbeddingBackbone
+
+    backbone = JointEmbeddingBackbone(hidden_dim=5, out_dim=4)
+    anchors = np.array([[0, 3], [2, 1], [5, 5]])
+    W1, b1, W2, b2 = backbone._network(anchors, 3)
+    V1, c1, V2, c2 = backbone._network(np.r_[anchors, [[7, 0]]], 4)
+    # Same draws, rescaled by 1 / sqrt(fan_in) (torch.nn.Linear's bound).
+    np.testing.assert_allclose(V1[:3], W1 * np.sqrt(3 / 4), rtol=1e-12)
+    np.testing.assert_allclose(V2[:3], W2[:3] * np.sqrt(8 / 9), rtol=1e-12)
+    np.testing.assert_allclose(V2[4:], W2[3:] * np.sqrt(8 / 9), rtol=1e-12)
+    np.testing.assert_allclose(c1, b1 * np.sqrt(3 / 4), rtol=1e-12)
+    np.testing.assert_allclose(c2, b2 * np.sqrt(8 / 9), rtol=1e-12)
+    assert W1.shape == (3, 5) and V2.shape == (9, 4)
+    # The weights of a pair do not depend on its position in the anchor list.
+    U1 = backbone._network(anchors[::-1], 3)[0]
+    np.testing.assert_array_equal(U1, W1[::-1])
+
+
 def test_joint_backbone_reproducible_with_random_state():
     data = _graph_pair()
     anchors = np.c_[np.arange(5), data.partner[:5]]
@@ -262,7 +281,7 @@ def test_joint_backbone_loss_matches_linear_term_and_training_lowers_it():
     assert not np.allclose(Y1, Z1)
     np.testing.assert_array_equal(Y1, trained.embed(X, X, anchors, data.adjacency)[0])
     P1, _ = backbone.positions(X, X, anchors, data.adjacency)
-    weights = backbone._network(P1.shape[1])
+    weights = backbone._network(anchors, P1.shape[1])
     cost, E1, E2 = backbone._costs(Z1, Z2, anchors, data.adjacency)
     plan, _ = backbone._fgw_steps(cost, E1, E2, 0.01, None)
     S = torch.tensor(plan - backbone.threshold / plan.size)
