@@ -7,11 +7,15 @@ The source domain (webcam) has all ten object classes, the target domain
 image, so the five absent classes are forced onto target images and corrupt
 the adaptation. :class:`skalign.AdaptiveOTDomainAdapter` uses Adaptive OT,
 whose inequality marginals let the mixed-sign cost decide how much mass each
-source image sends: the absent classes are left (almost) untransported.
+source image sends: the absent classes are left (almost) untransported. The
+adapter also estimates the target's class proportions from the source-only
+classifier and bounds each source class by its estimated share, so classes
+that the target seems to lack may send less from the start.
 
 We print the target accuracy, the share of the untransported source mass that
 falls on the absent classes, and draw the plan (rows and columns grouped by
-class) and the transported fraction of mass per source class. The data set is
+class) and the mass each source class sends relative to its share of the
+source. The data set is
 read from the data directory (:func:`skalign.datasets.get_data_home`).
 """
 
@@ -47,6 +51,7 @@ model = AdaptiveOTDomainAdapter(beta=2.0, epsilon=0.05, random_state=0)
 model.fit(X, data.y, sample_domain=data.sample_domain)
 print(f"AdaptiveOT accuracy on dslr:  {model.score(X[~source], data.y_target):.3f}")
 print(f"transported mass: {model.transported_mass_:.2f} (rounds: {model.n_iter_})")
+print("estimated target class proportions:", np.round(model.target_prior_, 2))
 
 absent = ys >= 5
 share = rejected_mass_share(model.source_mass_, absent)
@@ -54,15 +59,18 @@ print(f"share of untransported source mass on the 5 absent classes: {share:.2f}"
 classes, fraction = mass_per_class(
     model.source_mass_ * source.sum(), ys, normalize=True
 )
+# 1 = the class sends as much as its share of the source rows; the shared
+# classes send more (the target holds only them), the absent ones ~nothing.
 for k, f in zip(classes, fraction, strict=True):
     state = "absent" if k >= 5 else "shared"
     print(
-        f"  class {k} ({data.target_names[k]:>10s}, {state}): {f:.2f} of its mass sent"
+        f"  class {k} ({data.target_names[k]:>10s}, {state}): "
+        f"{f:.2f} x its source share sent"
     )
 
 # %%
 # The plan grouped by class (rows: webcam classes 0-9, columns: dslr classes
-# 0-4) and the fraction of each source class's mass that was transported.
+# 0-4) and the mass each source class sent relative to its source share.
 fig, axes = plt.subplots(1, 2, figsize=(11, 4))
 plot_plan(
     model.coupling_,
@@ -76,7 +84,7 @@ plot_mass_per_class(
     ys,
     ax=axes[1],
     reference=np.full(ys.size, 1 / ys.size),
-    title="Transported fraction per source class",
+    title="Transported mass / source share, per class",
 )
 fig.tight_layout()
 plt.show()
