@@ -38,6 +38,7 @@ import time
 import warnings
 
 import numpy as np
+from scipy.stats import spearmanr
 from sklearn.exceptions import ConvergenceWarning
 
 from skalign.active import (
@@ -161,21 +162,35 @@ def oracle_bound(data, partner, n_candidates, budget, backbone, epsilon, seed=0)
         f"{n_candidates} pool rows: mean {gains.mean():.4f}, std {gains.std():.4f}, "
         f"min {gains.min():.4f}, max {gains.max():.4f}"
     )
-    print("| batch of", budget, "taught at once | MRR |")
-    print("|---|---|")
-    batches = {
-        "best single gains (oracle)": candidates[np.argsort(-gains)[:budget]],
-        "worst single gains (oracle)": candidates[np.argsort(gains)[:budget]],
-        "random": candidates[:budget],
-    }
-    for name in ("avatar", "entropy", "degree"):
-        querier = copy.deepcopy(base).set_params(query_strategy=name)
-        batches[f"{name} (top of the same candidates)"] = candidates[
-            np.argsort(-querier.query_scores(candidates))[:budget]
-        ]
-    for name, rows in batches.items():
-        querier = copy.deepcopy(base).teach(rows, partner[rows])
-        print(f"| {name} | {evaluate(querier, evaluation)[0]:.4f} |", flush=True)
+
+    def taught(rows):
+        return evaluate(copy.deepcopy(base).teach(rows, partner[rows]), evaluation)[0]
+
+    print(
+        f"| rows of the {n_candidates} candidates | Spearman with the single gain | "
+        f"MRR of the top {budget} taught at once |"
+    )
+    print("|---|---|---|")
+    best, worst = np.argsort(-gains)[:budget], np.argsort(gains)[:budget]
+    print(f"| best single gains (oracle) | 1 | {taught(candidates[best]):.4f} |")
+    print(f"| worst single gains (oracle) | -1 | {taught(candidates[worst]):.4f} |")
+    draws = [
+        taught(np.random.default_rng(draw).choice(candidates, budget, replace=False))
+        for draw in range(3)
+    ]
+    print(f"| random (3 draws) | 0 | {fmt(draws)} |", flush=True)
+    for name, params in {**STRATEGIES, **ABLATIONS}.items():
+        if name == "random" or "dense" in name:
+            continue
+        querier = copy.deepcopy(base).set_params(**params)
+        scores = querier.query_scores(candidates)
+        signs = [(name, 1.0)]
+        if name.startswith("AvAtar"):  # sign check: lowest influence first
+            signs.append((f"{name}, lowest influence first", -1.0))
+        for label, sign in signs:
+            rho = spearmanr(sign * scores, gains)[0]
+            rows = candidates[np.argsort(-sign * scores)[:budget]]
+            print(f"| {label} | {rho:.3f} | {taught(rows):.4f} |", flush=True)
 
 
 def influence_times(base, repeats=3):
