@@ -98,6 +98,10 @@ class ActiveOTQuerier(BaseEstimator):
         :mod:`skalign.active._backbones`); ``None`` uses
         :class:`NetworkAlignmentBackbone` when ``adjacency`` is given and
         :class:`EmbeddingAlignmentBackbone` otherwise. It is cloned.
+        :class:`JointEmbeddingBackbone` (JOENA-style, ``epsilon`` about
+        0.01) is the graph backbone on which labelled pairs propagate most
+        (on phone-email 50 random queries raise the evaluation MRR by 0.05
+        against 0.03 with PARROT), though PARROT starts higher.
     query_strategy : {"avatar", "random", "entropy", "margin", "degree"}, default="avatar"
         ``"avatar"`` scores queries by plan gradients; the others are baselines
         (random, plan-row entropy, plan-row margin, source-node degree).
