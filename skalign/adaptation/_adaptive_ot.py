@@ -153,7 +153,8 @@ class AdaptiveOTDomainAdapter(_DomainMetadataMixin, ClassifierMixin, BaseEstimat
         proportions and the source-only classifier's mean predicted
         probabilities on the target, and let each source class send at most
         its estimated share (``source_bound_``), so classes the target seems
-        to lack (partial DA) transport less. ``None``: uniform bounds
+        to lack (partial DA) transport less; the first round's ``q`` is
+        moved to the estimated prior by Bayes' rule. ``None``: uniform bounds
         ``1 / n_source``.
     outlier_fence : {"iqr"} or None, default="iqr"
         Target rows whose squared distance to the nearest source row is above
@@ -467,6 +468,12 @@ class AdaptiveOTDomainAdapter(_DomainMetadataMixin, ClassifierMixin, BaseEstimat
         for it in range(1, self.max_iter + 1):
             tic = time.perf_counter()
             q = _aligned_proba(self.estimator_, Xt, self.classes_)
+            if it == 1:
+                # The source-only classifier's posteriors assume the source
+                # prior: Bayes' rule moves them to the estimated target prior.
+                # Later classifiers are refitted on plan-weighted rows that
+                # already follow the bounds (correcting them again compounds).
+                q = _reweight_proba(q, self.target_prior_ / source_prior)
             q = self._target_label_term(q) * in_support[:, None]
             plan, init = self._solve(
                 Xs, Xt, onehot, q, ratio, batches, init, first=it == 1
@@ -786,6 +793,12 @@ def _read_plan(plan, Xs, Xt, onehot):
     mapped = np.where(s_mass[:, None] > 0, mapped, Xs)
     proba = np.where(t_mass[:, None] > 0, proba, 1.0 / onehot.shape[1])
     return mapped, proba, s_mass, t_mass
+
+
+def _reweight_proba(proba, weights):
+    """Posteriors under a new class prior: ``proba * weights``, rows renormalised."""
+    adjusted = proba * weights
+    return adjusted / np.maximum(adjusted.sum(1, keepdims=True), np.finfo(float).tiny)
 
 
 def _nearest_sqdist(Xs, Xt):
