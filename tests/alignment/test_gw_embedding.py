@@ -397,7 +397,9 @@ def test_warm_start_keeps_the_least_distorting_annealing_stage(pair, monkeypatch
     monkeypatch.setattr(_gw_embedding, "entropic_gromov_wasserstein", recording)
     monkeypatch.setattr(GWEmbeddingAligner, "_gw_warm_start", keeping)
     aligner = _quiet_fit(GWEmbeddingAligner(**FAST), pair.X)
-    assert [s[0] for s in stages] == list(_gw_embedding._GW_INIT_EPSILONS)
+    schedule = list(_gw_embedding._GW_INIT_EPSILONS)
+    solved = [s[0] for s in stages]
+    assert solved == schedule[: len(solved)]
 
     def distortion(d_source, d_target, plan):
         matched = plan.argmax(1)
@@ -407,3 +409,30 @@ def test_warm_start_keeps_the_least_distorting_annealing_stage(pair, monkeypatch
     best = int(np.argmin(scores))
     assert aligner.init_epsilon_ == stages[best][0]
     np.testing.assert_array_equal(kept[0], stages[best][3])
+    # Annealing stops only at a stage that distorts more than the best so far.
+    if len(solved) < len(schedule):
+        assert scores[-1] > min(scores[:-1])
+        assert all(np.diff(scores[:-1]) <= 0)
+
+
+def test_warm_start_annealing_stops_once_a_stage_distorts_more(pair, monkeypatch):
+    # Scripted distortions 3, 2, 1, 1.5, ...: the fourth stage distorts more
+    # than the best so far, so the two sharpest stages are never solved and
+    # the third stage is kept.
+    from skalign.alignment import _gw_embedding
+
+    scripted = iter([3.0, 2.0, 1.0, 1.5, 0.5, 0.1])
+    solved = []
+    solver = _gw_embedding.entropic_gromov_wasserstein
+
+    def recording(d_source, d_target, **kwargs):
+        solved.append(kwargs["epsilon"])
+        return solver(d_source, d_target, **kwargs)
+
+    monkeypatch.setattr(_gw_embedding, "entropic_gromov_wasserstein", recording)
+    monkeypatch.setattr(_gw_embedding, "gw_distortion", lambda *args: next(scripted))
+    aligner = GWEmbeddingAligner(**{**FAST, "n_init": 1})
+    _quiet_fit(aligner, pair.X)
+    schedule = _gw_embedding._GW_INIT_EPSILONS
+    assert solved == list(schedule[:4])
+    assert aligner.init_epsilon_ == schedule[2]
