@@ -455,8 +455,9 @@ class AdaptiveOTDomainAdapter(_DomainMetadataMixin, ClassifierMixin, BaseEstimat
             estimator, Xs, ys, None, self.rejection_threshold
         )
         in_support = self._support_mask(Xs, Xt)
+        source_only_proba = _aligned_proba(self.estimator_, Xt, self.classes_)
         self.target_prior_ = self._estimate_target_prior(
-            _aligned_proba(self.estimator_, Xt, self.classes_), source_prior
+            source_only_proba, source_prior
         )
         # Source bounds: class k may send at most its estimated target share,
         # split evenly over its rows (uniform bounds when the shares are the
@@ -467,13 +468,16 @@ class AdaptiveOTDomainAdapter(_DomainMetadataMixin, ClassifierMixin, BaseEstimat
         self.converged_ = False
         for it in range(1, self.max_iter + 1):
             tic = time.perf_counter()
-            q = _aligned_proba(self.estimator_, Xt, self.classes_)
             if it == 1:
                 # The source-only classifier's posteriors assume the source
                 # prior: Bayes' rule moves them to the estimated target prior.
                 # Later classifiers are refitted on plan-weighted rows that
                 # already follow the bounds (correcting them again compounds).
-                q = _reweight_proba(q, self.target_prior_ / source_prior)
+                q = _reweight_proba(
+                    source_only_proba, self.target_prior_ / source_prior
+                )
+            else:
+                q = _aligned_proba(self.estimator_, Xt, self.classes_)
             q = self._target_label_term(q) * in_support[:, None]
             plan, init = self._solve(
                 Xs, Xt, onehot, q, ratio, batches, init, first=it == 1
