@@ -606,13 +606,18 @@ class JointEmbeddingBackbone(BaseEstimator):
             (E1s @ rows)[:, None] + (E2s.T @ cols)[None, :] - 2.0 * (E1 @ (E2 @ S.T).T)
         )
 
+    def _linearised(self, cost, E1, E2, plan):
+        """Cost of the fused-GW problem linearised at ``plan`` (minus the threshold)."""
+        n, m = cost.shape
+        shifted = plan - self.threshold / (n * m)
+        return cost + self._gw_weight(n, m) * self._linear_term(E1, E2, shifted)
+
     def _fgw_steps(self, cost, E1, E2, epsilon, init):
         """JOENA's damped fused-GW steps; returns the plan and the potentials."""
         n, m = cost.shape
-        weight, shift = self._gw_weight(n, m), self.threshold / (n * m)
         plan = np.full((n, m), 1.0 / (n * m))
         for _ in range(self.n_outer):
-            linear = cost + weight * self._linear_term(E1, E2, plan - shift)
+            linear = self._linearised(cost, E1, E2, plan)
             result = sinkhorn(
                 None,
                 None,
@@ -715,10 +720,7 @@ class JointEmbeddingBackbone(BaseEstimator):
         # Warm starts from another anchor set do not fit the new cost: each
         # solve starts cold, as JOENA's does.
         plan, init = self._fgw_steps(supervised, E1, E2, epsilon, None)
-        n, m = cost.shape
-        linear = supervised + self._gw_weight(n, m) * self._linear_term(
-            E1, E2, plan - self.threshold / (n * m)
-        )
+        linear = self._linearised(supervised, E1, E2, plan)
         result = sinkhorn(
             None,
             None,
