@@ -90,7 +90,8 @@ class AdaptiveOTDomainAdapter(_DomainMetadataMixin, ClassifierMixin, BaseEstimat
     4. moves each source row to the barycentre of the target rows it is
        transported to, labels each target row with the source labels it
        receives, and refits the classifier on both, every row weighted by its
-       transported mass relative to the mean of its side (capped at 1), so
+       transported mass relative to the mean of its side (capped at 1, then
+       rescaled so that each side's weights sum to its row count), so
        rejected rows weigh about 0.
 
     It stops when fewer than ``tol`` of the target pseudo-labels change and the
@@ -147,15 +148,19 @@ class AdaptiveOTDomainAdapter(_DomainMetadataMixin, ClassifierMixin, BaseEstimat
     label_cost : {"proba", "hard"}, default="proba"
         Target side of the label term: the predicted probabilities ``q`` or
         their one-hot ``argmax``.
-    label_shift : {"predictions"} or None, default="predictions"
+    label_shift : {"predictions", "adapted"} or None, default="predictions"
         Class proportions of the source bounds. ``"predictions"``: estimate
         the target proportions once, as the geometric mean of the source
         proportions and the source-only classifier's mean predicted
         probabilities on the target, and let each source class send at most
         its estimated share (``source_bound_``), so classes the target seems
         to lack (partial DA) transport less; the first round's ``q`` is
-        moved to the estimated prior by Bayes' rule. ``None``: uniform bounds
-        ``1 / n_source``.
+        moved to the estimated prior by Bayes' rule. ``"adapted"``: as
+        ``"predictions"``, then once more from the source-only classifier
+        with the proportions re-estimated as the adapted classifier's mean
+        predicted probabilities on the target (a sharper estimate when the
+        target lacks classes; twice the fit time; ``n_iter_`` counts both
+        passes). ``None``: uniform bounds ``1 / n_source``.
     outlier_fence : {"iqr"} or None, default="iqr"
         Target rows whose squared distance to the nearest source row is above
         Tukey's fence ``Q3 + 1.5 IQR`` (quartiles over the target rows) get
@@ -229,7 +234,7 @@ class AdaptiveOTDomainAdapter(_DomainMetadataMixin, ClassifierMixin, BaseEstimat
         Target rows beyond the outlier fence (all ``False`` when
         ``outlier_fence=None``).
     n_iter_ : int
-        Rounds run.
+        Rounds run (over both passes with ``label_shift="adapted"``).
     converged_ : bool
         Whether the stopping rule was met before ``max_iter``.
     n_features_in_ : int
@@ -298,7 +303,7 @@ class AdaptiveOTDomainAdapter(_DomainMetadataMixin, ClassifierMixin, BaseEstimat
         "entropic_reference": [StrOptions({"marginals", "counting"})],
         "distance_normalization": [StrOptions({"median", "max"}), None],
         "label_cost": [StrOptions({"proba", "hard"})],
-        "label_shift": [StrOptions({"predictions"}), None],
+        "label_shift": [StrOptions({"predictions", "adapted"}), None],
         "outlier_fence": [StrOptions({"iqr"}), None],
         "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
         "tol": [Interval(numbers.Real, 0, None, closed="left")],
@@ -451,18 +456,48 @@ class AdaptiveOTDomainAdapter(_DomainMetadataMixin, ClassifierMixin, BaseEstimat
         source_prior = counts / counts.sum()
         batches = self._batches(Xs.shape[0], Xt.shape[0], rng)
         self.distance_scale_ = self._distance_scale(Xs, Xt, rng)
-        self.estimator_ = _fit_weighted(
-            estimator, Xs, ys, None, self.rejection_threshold
+        source_only = _fit_weighted(
+            clone(estimator), Xs, ys, None, self.rejection_threshold
         )
         in_support = self._support_mask(Xs, Xt)
-        source_only_proba = _aligned_proba(self.estimator_, Xt, self.classes_)
-        self.target_prior_ = self._estimate_target_prior(
-            source_only_proba, source_prior
-        )
+        source_only_proba = _aligned_proba(source_only, Xt, self.classes_)
+        prior = self._estimate_target_prior(source_only_proba, source_prior)
+        problem = (Xs, ys, Xt, onehot, source_prior, batches, in_support)
+        state = self._alternate(problem, source_only_proba, prior)
+        n_iter = self.n_iter_
+        if self.label_shift == "adapted":
+            # Second pass: the adapted classifier has seen the target through
+            # the plan, so its mean predicted probabilities on the target are a
+            # sharper estimate of the target proportions than the source-only
+            # one (shrunk toward the source prior). It is re-estimated once and
+            # the loop restarts from the source-only classifier: re-estimating
+            # every round compounds (see _estimate_target_prior).
+            adapted = _aligned_proba(self.estimator_, Xt, self.classes_).mean(0)
+            state = self._alternate(
+                problem, source_only_proba, _normalized_prior(adapted)
+            )
+            n_iter += self.n_iter_
+        self.n_iter_ = n_iter
+        if not self.converged_:
+            warnings.warn(
+                f"AdaptiveOTDomainAdapter did not stabilise in max_iter={self.max_iter} "
+                f"rounds (last change of pseudo-labels {state['change']:.2%}, of mass "
+                f"{state['mass_change']:.2%}); increase max_iter, increase tol, or "
+                "increase epsilon for smoother plans.",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+        plan, mapped, s_mass, t_mass, labels = state["last"]
+        self._store_diagnostics(plan, Xs, mapped, s_mass, t_mass, labels)
+
+    def _alternate(self, problem, source_only_proba, prior):
+        """Classify / transport / refit rounds under the class proportions ``prior``."""
+        Xs, ys, Xt, onehot, source_prior, batches, in_support = problem
+        self.target_prior_ = prior
         # Source bounds: class k may send at most its estimated target share,
         # split evenly over its rows (uniform bounds when the shares are the
         # source's); classes the target seems to lack get little mass.
-        ratio = self.target_prior_[ys] / source_prior[ys]
+        ratio = prior[ys] / source_prior[ys]
         self.source_bound_ = ratio / ys.size
         labels, mass, init = None, None, None
         self.converged_ = False
@@ -473,9 +508,7 @@ class AdaptiveOTDomainAdapter(_DomainMetadataMixin, ClassifierMixin, BaseEstimat
                 # prior: Bayes' rule moves them to the estimated target prior.
                 # Later classifiers are refitted on plan-weighted rows that
                 # already follow the bounds (correcting them again compounds).
-                q = _reweight_proba(
-                    source_only_proba, self.target_prior_ / source_prior
-                )
+                q = _reweight_proba(source_only_proba, prior / source_prior)
             else:
                 q = _aligned_proba(self.estimator_, Xt, self.classes_)
             q = self._target_label_term(q) * in_support[:, None]
@@ -501,16 +534,11 @@ class AdaptiveOTDomainAdapter(_DomainMetadataMixin, ClassifierMixin, BaseEstimat
                 self.converged_ = True
                 break
         self.n_iter_ = it
-        if not self.converged_:
-            warnings.warn(
-                f"AdaptiveOTDomainAdapter did not stabilise in max_iter={self.max_iter} "
-                f"rounds (last change of pseudo-labels {change:.2%}, of mass "
-                f"{mass_change:.2%}); increase max_iter, increase tol, or increase "
-                "epsilon for smoother plans.",
-                ConvergenceWarning,
-                stacklevel=3,
-            )
-        self._store_diagnostics(plan, Xs, mapped, s_mass, t_mass, labels)
+        return {
+            "change": change,
+            "mass_change": mass_change,
+            "last": (plan, mapped, s_mass, t_mass, labels),
+        }
 
     # ------------------------------------------------------- transport parts
     def _batches(self, n, m, rng):
@@ -650,8 +678,11 @@ class AdaptiveOTDomainAdapter(_DomainMetadataMixin, ClassifierMixin, BaseEstimat
         # Mass relative to the mean of its side, capped at 1: rows carrying at
         # least the average mass weigh 1, rejected rows ~0. Relative (not
         # absolute) so that a plan moving little mass overall still keeps the
-        # source supervision instead of fitting on vanishing weights.
-        weights = np.r_[_relative_mass(s_mass), _relative_mass(t_mass)]
+        # source supervision instead of fitting on vanishing weights. Each
+        # side is then rescaled to a total weight equal to its row count: the
+        # classifier's regularisation (relative to the data term) and hence
+        # its confidence do not depend on how concentrated the plan is.
+        weights = np.r_[_side_weights(s_mass), _side_weights(t_mass)]
         estimator = self._make_estimator(check_random_state(self.random_state))
         self.estimator_ = _fit_weighted(
             estimator,
@@ -825,6 +856,13 @@ def _relative_mass(mass):
     if mean <= 0:
         return np.ones_like(mass)
     return np.minimum(mass / mean, 1.0)
+
+
+def _side_weights(mass):
+    """Refit weights of one side: relative mass capped at 1, mean rescaled to 1."""
+    weights = _relative_mass(mass)
+    mean = weights.mean()
+    return weights / mean if mean > 0 else np.ones_like(mass)
 
 
 def _rejected(mass, threshold):
