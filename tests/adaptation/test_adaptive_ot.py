@@ -206,15 +206,20 @@ def _confident_outliers(n_outliers=12, seed=1):
 
 def test_outlier_fence_is_tukey_rule_on_nearest_source_distance():
     X, y, domain, is_outlier = _confident_outliers()
-    model = AdaptiveOTDomainAdapter(beta=2.0, random_state=0).fit(X, y)
     Xs, Xt = X[domain > 0], X[domain < 0]
-    nearest = ((Xs[:, None] - Xt[None]) ** 2).sum(-1).min(0)
-    np.testing.assert_allclose(model.nearest_source_distance_, nearest)
-    q1, q3 = np.percentile(nearest, [25, 75])
-    fence = q3 + 1.5 * (q3 - q1)
-    np.testing.assert_array_equal(model.outside_support_, nearest > fence)
-    assert model.outside_support_[is_outlier].all()
-    assert model.outside_support_[~is_outlier].mean() <= 0.05
+    sorted_sqdist = np.sort(((Xs[:, None] - Xt[None]) ** 2).sum(-1), axis=0)
+    for k in (1, 5):
+        model = AdaptiveOTDomainAdapter(
+            beta=2.0, fence_neighbors=k, random_state=0
+        ).fit(X, y)
+        # Oracle: brute-force mean of the k smallest squared distances.
+        nearest = sorted_sqdist[:k].mean(0)
+        np.testing.assert_allclose(model.nearest_source_distance_, nearest)
+        q1, q3 = np.percentile(nearest, [25, 75])
+        fence = q3 + 1.5 * (q3 - q1)
+        np.testing.assert_array_equal(model.outside_support_, nearest > fence)
+        assert model.outside_support_[is_outlier].all()
+        assert model.outside_support_[~is_outlier].mean() <= 0.05
     no_fence = AdaptiveOTDomainAdapter(outlier_fence=None, random_state=0).fit(X, y)
     assert not no_fence.outside_support_.any()
 
@@ -399,6 +404,8 @@ def test_no_target_rows_fits_inner_classifier_with_warning():
         ({"epsilon": -1.0}, None, "epsilon"),
         ({"beta": -1.0}, None, "beta"),
         ({"label_cost": "soft"}, None, "label_cost"),
+        ({"fence_neighbors": 0}, None, "fence_neighbors"),
+        ({"label_shift": "em"}, None, "label_shift"),
     ],
 )
 def test_bad_inputs_raise_clear_errors(params, data, match):
