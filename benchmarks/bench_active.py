@@ -196,10 +196,21 @@ def oracle_bound(data, partner, n_candidates, budget, backbone, epsilon, seed=0)
             print(f"| {label} | {rho:.3f} | {taught(rows):.4f} |", flush=True)
 
 
-def greedy_oracle(data, partner, n_candidates, budget, backbone, epsilon, seed=0):
+def greedy_oracle(
+    data,
+    partner,
+    n_candidates,
+    budget,
+    backbone,
+    epsilon,
+    seed=0,
+    halving=1,
+    half="A",
+):
     """Greedy batch oracle that reads half of the evaluation labels.
 
-    The evaluation pairs are split in two halves (seeded). In each of the 5
+    The evaluation pairs are split in two halves (``halving`` seeds the
+    split; ``half`` says which one is read, "A" or "B"). In each of the 5
     batches, ``n_candidates`` fresh pool rows are taught one at a time from
     the current state and the ``budget / 5`` whose single query raises the
     MRR of the *selection* half most are taught together. The *held-out*
@@ -210,15 +221,16 @@ def greedy_oracle(data, partner, n_candidates, budget, backbone, epsilon, seed=0
     """
     base = make_querier(backbone, epsilon).fit(data.X, data.y, adjacency=data.adjacency)
     evaluation, pool = split(data, seed)
-    order = np.random.default_rng(seed + 1).permutation(len(evaluation))
-    half = len(order) // 2
-    selection, held_out = evaluation[order[:half]], evaluation[order[half:]]
+    order = np.random.default_rng(halving).permutation(len(evaluation))
+    first, second = np.array_split(evaluation[order], 2)
+    selection, held_out = (first, second) if half == "A" else (second, first)
     batch = budget // 5
     rng = np.random.default_rng(seed)
     randomly, _ = run_loop(base, STRATEGIES["random"], budget, pool, partner, seed)
     current, left = copy.deepcopy(base), pool.copy()
     print(
-        f"\ngreedy oracle, {backbone} backbone, seed {seed}: 5 batches of the best "
+        f"\ngreedy oracle, {backbone} backbone, seed {seed}, halving {halving}, "
+        f"selection half {half}: 5 batches of the best "
         f"{batch} of {n_candidates} fresh pool rows by single-query MRR gain on the "
         "selection half"
     )
@@ -363,6 +375,18 @@ def main(argv=None):
         "per batch, chosen on half of the evaluation pairs (seed 0)",
     )
     parser.add_argument(
+        "--oracle-halving",
+        type=int,
+        default=1,
+        help="seed of the split of the evaluation pairs for --greedy-oracle",
+    )
+    parser.add_argument(
+        "--oracle-half",
+        choices=("A", "B"),
+        default="A",
+        help="which half of that split --greedy-oracle reads",
+    )
+    parser.add_argument(
         "--sweep-only",
         action="store_true",
         help="only the backbone epsilon/marginal sweep and the influence scaling",
@@ -405,6 +429,8 @@ def main(argv=None):
             round(0.05 * n_source),
             args.backbone,
             args.epsilon,
+            halving=args.oracle_halving,
+            half=args.oracle_half,
         )
         return
     seeds = [0] if args.quick else list(range(args.seeds))
