@@ -240,8 +240,8 @@ def section_datasets(seeds, epsilons, k, lines):
         p_fos, p_lta, p_eps, p_time, p_both = run_pot_scot(name, epsilons, k)
         kept = "/".join(f"{e:g}" for e in runs[:, 4])
         lines.append(
-            f"| {name} | {fmt(runs[:, 0], 5)} | {p_fos:.5f} | {fmt(runs[:, 3], 5)} | "
-            f"{p_both:.5f} | {fmt(runs[:, 1])} | {p_lta:.3f} | {fmt(runs[:, 2], 1)} | "
+            f"| {name} | {fmt(runs[:, 0], 5)} | {p_fos:.5f} | {fmt(runs[:, 3], 6)} | "
+            f"{p_both:.6f} | {fmt(runs[:, 1])} | {p_lta:.3f} | {fmt(runs[:, 2], 1)} | "
             f"{p_time:.1f} | {kept} | {p_eps} |"
         )
         print(lines[-1], flush=True)
