@@ -163,12 +163,13 @@ class AdaptiveOTDomainAdapter(_DomainMetadataMixin, ClassifierMixin, BaseEstimat
         passes). ``None``: uniform bounds ``1 / n_source``.
     outlier_fence : {"iqr"} or None, default="iqr"
         Target rows whose mean squared distance to their ``fence_neighbors``
-        nearest source rows is above Tukey's fence ``Q3 + 1.5 IQR`` (quartiles over the target rows) get
-        no label reward: their cost is the distance alone, so they receive
-        (almost) no mass whatever ``beta``. A classifier is often as
-        confident far from the data as near it, and without the fence the
-        reward ``beta * p^T q`` outweighs an outlier's distance once
-        ``beta >= 2``. ``None``: every target row gets the label term.
+        nearest source rows is above Tukey's fence ``Q3 + 1.5 IQR``
+        (quartiles over the target rows) get no label reward: their cost is
+        the distance alone, so they receive (almost) no mass whatever
+        ``beta``. A classifier is often as confident far from the data as
+        near it, and without the fence the reward ``beta * p^T q`` outweighs
+        an outlier's distance once ``beta >= 2``. ``None``: every target row
+        gets the label term.
     fence_neighbors : int >= 1, default=5
         Number of nearest source rows averaged in the fence's statistic.
         One neighbour lets a single close source row (a duplicate, a source
@@ -597,9 +598,10 @@ class AdaptiveOTDomainAdapter(_DomainMetadataMixin, ClassifierMixin, BaseEstimat
         A classifier is often as confident far from the data as near it, so
         the label reward ``beta * p^T q`` can outweigh the distance of an
         off-distribution row. Rows whose mean squared distance to their
-        ``fence_neighbors`` nearest source rows lies above ``Q3 + 1.5 IQR`` of that distance over the target rows get no
-        label reward: their cost is the (positive) distance alone and Adaptive
-        OT leaves them (almost) without mass, whatever ``beta``.
+        ``fence_neighbors`` nearest source rows lies above ``Q3 + 1.5 IQR`` of
+        that distance over the target rows get no label reward: their cost is
+        the (positive) distance alone and Adaptive OT leaves them (almost)
+        without mass, whatever ``beta``.
         """
         self.nearest_source_distance_ = _nearest_sqdist(Xs, Xt, self.fence_neighbors)
         if self.outlier_fence is None:
