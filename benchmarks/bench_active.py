@@ -144,6 +144,16 @@ def epsilon_sweep(data, partner, epsilons, seeds, budget, backbone):
         )
 
 
+def single_query_mrr(querier, rows, partner, evaluation):
+    """Evaluation MRR after teaching each of ``rows`` alone from ``querier``'s state."""
+    return np.array(
+        [
+            evaluate(copy.deepcopy(querier).teach([row], partner[[row]]), evaluation)[0]
+            for row in rows
+        ]
+    )
+
+
 def oracle_bound(data, partner, n_candidates, budget, backbone, epsilon, seed=0):
     """MRR of the batch of the rows whose single query raises MRR most.
 
@@ -156,10 +166,7 @@ def oracle_bound(data, partner, n_candidates, budget, backbone, epsilon, seed=0)
     reference, _ = resolve_only(base, n_batches=1)
     floor = evaluate(reference, evaluation)[0]
     candidates = np.random.default_rng(seed).choice(pool, n_candidates, replace=False)
-    gains = np.empty(n_candidates)
-    for k, row in enumerate(candidates):
-        querier = copy.deepcopy(base).teach([row], partner[[row]])
-        gains[k] = evaluate(querier, evaluation)[0] - floor
+    gains = single_query_mrr(base, candidates, partner, evaluation) - floor
     print(
         f"\nsingle-query MRR gains over the re-solved backbone ({floor:.4f}), "
         f"{n_candidates} pool rows: mean {gains.mean():.4f}, std {gains.std():.4f}, "
@@ -243,14 +250,7 @@ def greedy_oracle(
     for step in range(5):
         floor = evaluate(current, selection)[0]
         candidates = rng.choice(left, n_candidates, replace=False)
-        gains = np.array(
-            [
-                evaluate(
-                    copy.deepcopy(current).teach([row], partner[[row]]), selection
-                )[0]
-                for row in candidates
-            ]
-        )
+        gains = single_query_mrr(current, candidates, partner, selection)
         picked = candidates[np.argsort(floor - gains)[:batch]]
         current = current.teach(picked, partner[picked])
         left = np.setdiff1d(left, picked)
