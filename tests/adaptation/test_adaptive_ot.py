@@ -525,8 +525,9 @@ def _office(shared_data_dir, **kwargs):
 
     from skalign.datasets import load_office_caltech10
 
+    pair = kwargs.pop("pair", ("webcam", "dslr"))
     data = load_office_caltech10(
-        "webcam", "dslr", data_home=shared_data_dir, random_state=0, **kwargs
+        *pair, data_home=shared_data_dir, random_state=0, **kwargs
     )
     X = normalize(data.X)
     source = data.sample_domain > 0
@@ -562,3 +563,24 @@ def test_office_outliers_rejected(shared_data_dir):
     model.fit(X, data.y, sample_domain=data.sample_domain)
     assert low_mass_share(model.target_mass_, data.is_outlier) >= 0.9
     assert low_mass_share(model.target_mass_, ~data.is_outlier) <= 0.1
+
+
+@pytest.mark.slow
+def test_office_ramp_rejects_outliers_the_hard_fence_keeps(shared_data_dir):
+    """Amazon->Caltech, beta=4: the outliers that keep mass under the hard
+    fence sit just inside it; the ramp takes most of their reward away."""
+    data, X, _ = _office(
+        shared_data_dir, pair=("amazon", "caltech"), outlier_fraction=0.1
+    )
+    rejected = {}
+    for fence in ("ramp", "iqr"):
+        model = AdaptiveOTDomainAdapter(
+            beta=4.0, epsilon=0.05, outlier_fence=fence, random_state=0
+        )
+        model.fit(X, data.y, sample_domain=data.sample_domain)
+        outliers = low_mass_share(model.target_mass_, data.is_outlier)
+        inliers = low_mass_share(model.target_mass_, ~data.is_outlier)
+        rejected[fence] = outliers
+        assert inliers <= 0.05
+    assert rejected["ramp"] >= 0.95
+    assert rejected["ramp"] > rejected["iqr"]
