@@ -21,7 +21,15 @@ def _office(seed):
     data = load_office_caltech10(
         "webcam", "dslr", target_classes=5, outlier_fraction=0.1, random_state=seed
     )
-    X = StandardScaler().fit_transform(normalize(data.X))
+    X = normalize(data.X)
+    # Scale on the source rows only: a scaler fitted on a table holding the
+    # outliers adapts to them and hides them (webcam -> dslr, seed 0: 29% of
+    # the outliers rejected with a joint fit, 100% with a source fit). The
+    # std is floored at its 10th percentile so that features the source
+    # hardly uses are not blown up (as benchmarks/bench_da.py does).
+    scaler = StandardScaler().fit(X[data.sample_domain > 0])
+    scaler.scale_ = np.maximum(scaler.scale_, np.percentile(scaler.scale_, 10))
+    X = scaler.transform(X)
     return (
         "Office-Caltech10 webcam -> dslr",
         X,
