@@ -156,6 +156,7 @@ def test_marginals_argmax_and_apply(solved):
     np.testing.assert_allclose(res.col_marginal(), plan.sum(0), rtol=1e-10)
     np.testing.assert_allclose(res.row_marginal(), np.full(41, 1 / 41), atol=1e-11)
     np.testing.assert_array_equal(res.argmax_rows(), plan.argmax(1))
+    np.testing.assert_array_equal(res.argmax_cols(), plan.argmax(0))
     np.testing.assert_allclose(res.apply(y), plan @ y, rtol=1e-10)
     np.testing.assert_allclose(res.apply(y[:, 0]), plan @ y[:, 0], rtol=1e-10)
 
@@ -237,6 +238,7 @@ def test_backend_parity(xp, cost, cost_scale):
         xp.to_numpy(res.col_marginal()), ref.col_marginal(), atol=1e-12
     )
     np.testing.assert_array_equal(xp.to_numpy(res.argmax_rows()), ref.argmax_rows())
+    np.testing.assert_array_equal(xp.to_numpy(res.argmax_cols()), ref.argmax_cols())
     np.testing.assert_allclose(
         xp.to_numpy(res.apply(xp.asarray(y))), ref.apply(y), atol=1e-12
     )
