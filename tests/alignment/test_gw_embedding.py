@@ -261,17 +261,21 @@ def _brute_mutual_nearest(a, b):
     return rows, forward[rows]
 
 
-def test_refinement_solves_least_squares_on_mutual_nearest_neighbours():
+def _unrefined_fit(**params):
+    """A linear-tower fit without refinement, its scaled rows and embeddings."""
     data = make_isometric_pair(120, n_features=6, n_clusters=3, random_state=0)
-    params = dict(
-        max_epochs=5, batch_size=120, n_init=1, random_state=0, module__n_layers=0
-    )
+    base = dict(max_epochs=5, batch_size=120, n_init=1, random_state=0)
+    params = {**base, "module__n_layers": 0, **params}
     aligner = _quiet_fit(GWEmbeddingAligner(n_refine=0, **params), data.X)
     assert aligner.n_refine_pairs_ == []
     source = aligner._apply_scaler(data.X_source, aligner.scalers_[0])
     target = aligner._apply_scaler(data.X_target, aligner.scalers_[1])
-    emb_source, emb_target = aligner._embed(source, 0), aligner._embed(target, 1)
-    rows, cols = _brute_mutual_nearest(emb_source, emb_target)
+    return aligner, source, target, aligner._embed(source, 0), aligner._embed(target, 1)
+
+
+def _assert_one_round_is_least_squares(aligner, source, target, emb_source, pairs):
+    """One refinement round refits g's last layer by OLS on ``pairs``."""
+    rows, cols = pairs
     # Oracle: ordinary least squares g(y_j) = W y_j + b ~ f(x_i) on the pairs.
     design = np.hstack([target[cols], np.ones((len(cols), 1))])
     expected = np.linalg.lstsq(design, emb_source[rows], rcond=None)[0]
@@ -285,11 +289,52 @@ def test_refinement_solves_least_squares_on_mutual_nearest_neighbours():
     np.testing.assert_allclose(
         last.bias.detach().numpy(), expected[-1], rtol=1e-4, atol=1e-5
     )
+
+
+def test_refinement_solves_least_squares_on_mutual_nearest_neighbours():
+    aligner, source, target, emb_source, emb_target = _unrefined_fit()
+    rows, cols = _brute_mutual_nearest(emb_source, emb_target)
+    _assert_one_round_is_least_squares(
+        aligner, source, target, emb_source, (rows, cols)
+    )
     # Source tower untouched: partners now coincide up to the residual.
     refined = aligner._embed(target, 1)
     np.testing.assert_allclose(aligner._embed(source, 0), emb_source)
     residual = np.abs(refined[cols] - emb_source[rows]).max()
     assert residual < np.abs(emb_target[cols] - emb_source[rows]).max()
+
+
+def test_ot_refinement_pairs_mutual_argmax_of_the_plan():
+    # refine_pairs="ot": the pairs are the rows that are each other's largest
+    # plan entry; oracle: POT's log-domain Sinkhorn on the dense cost (scaled
+    # by the mean squared distance, as the estimator does). A rough fit
+    # (random init, 2 epochs) where the plan pairs other rows than mutual
+    # nearest neighbours (25 vs 4).
+    import ot
+
+    aligner, source, target, emb_source, emb_target = _unrefined_fit(
+        init="random", max_epochs=2, refine_pairs="ot"
+    )
+    cost = ot.dist(emb_source, emb_target)
+    uniform = np.full(len(cost), 1 / len(cost))
+    plan = ot.sinkhorn(
+        uniform,
+        uniform,
+        cost / cost.mean(),
+        reg=aligner.epsilon,
+        method="sinkhorn_log",
+        numItermax=100_000,
+        stopThr=1e-10,
+    )
+    forward, backward = plan.argmax(1), plan.argmax(0)
+    rows = np.flatnonzero(backward[forward] == np.arange(len(cost)))
+    cols = forward[rows]
+    nearest = _brute_mutual_nearest(emb_source, emb_target)
+    assert set(zip(rows, cols, strict=True)) != set(zip(*nearest, strict=True))
+    assert len(rows) >= 8  # more equations than the layer's 7 unknowns
+    _assert_one_round_is_least_squares(
+        aligner, source, target, emb_source, (rows, cols)
+    )
 
 
 def test_refinement_improves_nearest_neighbour_matching_of_new_rows(monkeypatch):
