@@ -33,7 +33,8 @@ Sections (one run, markdown tables on stdout):
 Run ``python benchmarks/bench_gw.py`` (all sections in one process) or split
 it, e.g. ``--sections datasets,ablation`` and ``--sections scaling,noniso`` in
 two processes, and the datasets section by ``--datasets`` (e.g.
-``--datasets sim3_frustum``); ``--quick``: 2 seeds, smaller grids, no 100k and
+``--datasets sim3_frustum``); ``--refine-pairs ot`` runs the datasets section
+with the aligner's ``refine_pairs="ot"``; ``--quick``: 2 seeds, smaller grids, no 100k and
 no 4k POT.
 """
 
@@ -224,7 +225,7 @@ def fmt(values, digits=3):
     return f"{values.mean():.{digits}f} ± {values.std():.{digits}f}"
 
 
-def section_datasets(seeds, epsilons, k, lines, names=DATASETS):
+def section_datasets(seeds, epsilons, k, lines, names=DATASETS, overrides=None):
     lines.append(
         "## Alignment quality (FOSCTTM lower is better, label transfer higher)\n"
     )
@@ -238,7 +239,13 @@ def section_datasets(seeds, epsilons, k, lines, names=DATASETS):
     for name in names:
         runs = np.array(
             [
-                run_aligner(name, s, projected=True, epsilons=ALIGNER_EPSILONS)
+                run_aligner(
+                    name,
+                    s,
+                    projected=True,
+                    epsilons=ALIGNER_EPSILONS,
+                    **(overrides or {}),
+                )
                 for s in seeds
             ]
         )
@@ -461,6 +468,13 @@ def main():
         "(run subsets in parallel processes to shorten the wall time)",
     )
     parser.add_argument(
+        "--refine-pairs",
+        choices=("nearest", "ot"),
+        default="nearest",
+        help="the aligner's refine_pairs in the datasets section (default: the "
+        "estimator's default)",
+    )
+    parser.add_argument(
         "--scaling-only", action="store_true", help="same as --sections scaling"
     )
     args = parser.parse_args()
@@ -475,12 +489,20 @@ def main():
     epsilons = [1e-3, 5e-3] if args.quick else [5e-4, 1e-3, 5e-3]
     lines = [
         f"# bench_gw ({'quick' if args.quick else 'full'}, sections {sections}; "
+        f"refine_pairs={args.refine_pairs}; "
         f"torch threads = 1, OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}, "
         "shared CPU)\n"
     ]
     start = time.perf_counter()
     if "datasets" in sections:
-        section_datasets(seeds, epsilons, k=20, lines=lines, names=names)
+        section_datasets(
+            seeds,
+            epsilons,
+            k=20,
+            lines=lines,
+            names=names,
+            overrides={"refine_pairs": args.refine_pairs},
+        )
     if "scaling" in sections:
         if args.quick:
             section_scaling([1000, 10000], {1000}, [1000], 120, lines)
