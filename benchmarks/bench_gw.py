@@ -34,8 +34,8 @@ Run ``python benchmarks/bench_gw.py`` (all sections in one process) or split
 it, e.g. ``--sections datasets,ablation`` and ``--sections scaling,noniso`` in
 two processes, and the datasets section by ``--datasets`` (e.g.
 ``--datasets sim3_frustum``); ``--refine-pairs ot`` runs the datasets section
-with the aligner's ``refine_pairs="ot"``; ``--quick``: 2 seeds, smaller grids, no 100k and
-no 4k POT.
+with the aligner's ``refine_pairs="ot"``; ``--quick``: 2 seeds, smaller grids,
+no 100k and no 4k POT.
 """
 
 import argparse
@@ -483,8 +483,9 @@ def main():
     if unknown:
         parser.error(f"unknown sections {sorted(unknown)}; choose from {SECTIONS}")
     names = args.datasets.split(",")
-    if set(names) - set(DATASETS):
-        parser.error(f"unknown datasets {sorted(set(names) - set(DATASETS))}")
+    unknown = set(names) - set(DATASETS)
+    if unknown:
+        parser.error(f"unknown datasets {sorted(unknown)}; choose from {DATASETS}")
     seeds = [0, 1] if args.quick else [0, 1, 2, 3, 4]
     epsilons = [1e-3, 5e-3] if args.quick else [5e-4, 1e-3, 5e-3]
     lines = [

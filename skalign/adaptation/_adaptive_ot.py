@@ -487,10 +487,10 @@ class AdaptiveOTDomainAdapter(_DomainMetadataMixin, ClassifierMixin, BaseEstimat
         source_only = _fit_weighted(
             clone(estimator), Xs, ys, None, self.rejection_threshold
         )
-        in_support = self._support_mask(Xs, Xt)
+        support_weight = self._support_weights(Xs, Xt)
         source_only_proba = _aligned_proba(source_only, Xt, self.classes_)
         prior = self._estimate_target_prior(source_only_proba, source_prior)
-        problem = (Xs, ys, Xt, onehot, source_prior, batches, in_support)
+        problem = (Xs, ys, Xt, onehot, source_prior, batches, support_weight)
         state = self._alternate(problem, source_only_proba, prior)
         n_iter = self.n_iter_
         if self.label_shift == "adapted":
@@ -520,7 +520,7 @@ class AdaptiveOTDomainAdapter(_DomainMetadataMixin, ClassifierMixin, BaseEstimat
 
     def _alternate(self, problem, source_only_proba, prior):
         """Classify / transport / refit rounds under the class proportions ``prior``."""
-        Xs, ys, Xt, onehot, source_prior, batches, in_support = problem
+        Xs, ys, Xt, onehot, source_prior, batches, support_weight = problem
         self.target_prior_ = prior
         # Source bounds: class k may send at most its estimated target share,
         # split evenly over its rows (uniform bounds when the shares are the
@@ -539,7 +539,7 @@ class AdaptiveOTDomainAdapter(_DomainMetadataMixin, ClassifierMixin, BaseEstimat
                 q = _reweight_proba(source_only_proba, prior / source_prior)
             else:
                 q = _aligned_proba(self.estimator_, Xt, self.classes_)
-            q = self._target_label_term(q) * in_support[:, None]
+            q = self._target_label_term(q) * support_weight[:, None]
             plan, init = self._solve(
                 Xs, Xt, onehot, q, ratio, batches, init, first=it == 1
             )
@@ -610,7 +610,7 @@ class AdaptiveOTDomainAdapter(_DomainMetadataMixin, ClassifierMixin, BaseEstimat
             return source_prior
         return _normalized_prior(np.sqrt(source_prior * proba.mean(0)))
 
-    def _support_mask(self, Xs, Xt):
+    def _support_weights(self, Xs, Xt):
         """Factor of each target row's label reward (``support_weight_``).
 
         A classifier is often as confident far from the data as near it, so

@@ -28,12 +28,17 @@ from ._modules import (
 __all__ = ["GWEmbeddingAligner"]
 
 
+def _mutual_pairs(forward, backward):
+    """Index pairs (i, j) with ``forward[i] == j`` and ``backward[j] == i``."""
+    rows = np.flatnonzero(backward[forward] == np.arange(len(forward)))
+    return rows, forward[rows]
+
+
 def _mutual_nearest(a, b):
     """Index pairs (i, j) with b[j] the nearest of a[i] and a[i] the nearest of b[j]."""
     forward = NearestNeighbors(n_neighbors=1).fit(b).kneighbors(a)[1][:, 0]
     backward = NearestNeighbors(n_neighbors=1).fit(a).kneighbors(b)[1][:, 0]
-    rows = np.flatnonzero(backward[forward] == np.arange(len(a)))
-    return rows, forward[rows]
+    return _mutual_pairs(forward, backward)
 
 
 # Routed keyword prefixes (skorch style) accepted by __init__ and set_params.
@@ -760,10 +765,9 @@ class GWEmbeddingAligner(TransformerMixin, BaseEstimator):
             return _mutual_nearest(emb_source, emb_target)
         scale = self._mean_sq_distance(emb_source, emb_target)
         result = self._solve_matching(emb_source, emb_target, self.epsilon, scale)
-        forward = np.asarray(result.argmax_rows())
-        backward = np.asarray(result.argmax_cols())
-        rows = np.flatnonzero(backward[forward] == np.arange(len(emb_source)))
-        return rows, forward[rows]
+        return _mutual_pairs(
+            np.asarray(result.argmax_rows()), np.asarray(result.argmax_cols())
+        )
 
     def _warn_training(self, net):
         criterion = net.criterion_
