@@ -188,13 +188,11 @@ class GWEmbeddingAligner(TransformerMixin, BaseEstimator):
         embedded rows, the matching :meth:`match` reports; the plan's
         one-to-one marginals keep a target row from being the nearest of
         several source rows, so more rows are paired (sim3, 300 rows: 300
-        instead of 273-290 after three rounds). On the paired simulations
-        it lowered the FOSCTTM of the embeddings (sim1, ``epsilon=0.002``, 2
-        seeds: 0.027 / 0.031 -> 0.023 / 0.022; sim2 and sim3 at
-        ``epsilon=0.0005``, 5 seeds: 0.00007-0.00069 -> 0.00002-0.00006 and
-        0.00004-0.00014 -> 0.00002-0.00007), while the FOSCTTM of the plan
-        moved by at most 0.00002; on SNARE-seq (seed 0, ``epsilon=0.01``)
-        it changed little (0.153 -> 0.154, label transfer 0.968 -> 0.975).
+        instead of 273-290 after three rounds). Under
+        ``benchmarks/bench_gw.py``'s label-free epsilon grid (5 seeds) it
+        lowered the FOSCTTM of the embeddings on sim2 from 0.00036 to 0.00004
+        and on sim3 from 0.00009 to 0.00005, with the FOSCTTM of the plan
+        at most 0.000004 higher (sim1 and SNARE-seq not yet measured so).
         It costs one tiled Sinkhorn solve per round.
     sinkhorn_max_iter : int, default=1000
         Sinkhorn iterations per training step.
