@@ -26,24 +26,38 @@ class _NumpyBackend:
 class _TorchBackend:
     name = "torch"
 
-    @staticmethod
-    def asarray(x, dtype=None):
+    def __init__(self, device="cpu"):
+        self.device = device
+
+    def asarray(self, x, dtype=None):
         import torch
 
-        return torch.as_tensor(np.asarray(x), dtype=dtype or torch.float64)
+        return torch.as_tensor(
+            np.asarray(x), dtype=dtype or torch.float64, device=self.device
+        )
 
     @staticmethod
     def to_numpy(x):
         return x.detach().cpu().numpy()
 
 
-@pytest.fixture(params=["numpy", "torch"])
+@pytest.fixture(
+    params=["numpy", "torch", pytest.param("torch-cuda", marks=pytest.mark.cuda)]
+)
 def xp(request):
-    """Backend under test: ``xp.asarray`` builds inputs, ``xp.to_numpy`` reads outputs."""
+    """Backend under test: ``xp.asarray`` builds inputs, ``xp.to_numpy`` reads outputs.
+
+    ``torch-cuda`` runs the same test on a CUDA tensor; it is skipped on
+    machines without a CUDA device (CI), and run by ``pytest -m cuda`` on one.
+    """
+    if request.param == "numpy":
+        return _NumpyBackend()
+    torch = pytest.importorskip("torch")
     if request.param == "torch":
-        pytest.importorskip("torch")
         return _TorchBackend()
-    return _NumpyBackend()
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    return _TorchBackend("cuda")
 
 
 @pytest.fixture
