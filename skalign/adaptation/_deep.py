@@ -10,7 +10,9 @@ the loss of the Adaptive OT paper (arXiv:2503.05087)
     - \beta\, p_i^\top \mathrm{softmax}(h(\phi(x^t_j))),
 
 where :math:`T^\star` is the entropic Adaptive OT plan of the batch cost and
-``s`` the batch median of the squared distances (held constant).
+``s`` the batch mean of the squared distances. ``s`` is differentiated with
+the rest of the cost, so the distance term does not depend on the scale of
+the features (held constant, it let them collapse to a point).
 
 Gradients through the plan use Danskin's theorem: the entropic AOT value
 :math:`W(C) = \min_T \langle C, T\rangle + \varepsilon H(T)` has gradient
@@ -59,7 +61,8 @@ class DeepAdaptiveOTDomainAdapter(_DomainMetadataMixin, ClassifierMixin, BaseEst
     of ``batch_size`` source rows and as many random target rows with
     cross-entropy on the source plus ``lambda_ot * <T, C>``, where ``T`` is the
     entropic Adaptive OT plan of the batch's mixed-sign cost
-    ``C = alpha * ||phi(x_s) - phi(x_t)||^2 / median - beta * p_s^T q_t``.
+    ``C = alpha * ||phi(x_s) - phi(x_t)||^2 / s - beta * p_s^T q_t``, ``s`` the
+    batch mean of the squared distances.
     The gradient through the plan is Danskin's: the plan is detached, which
     is the exact gradient of the OT value at its optimum. Works on raw or
     pre-extracted features (any fixed-length vectors).

@@ -91,9 +91,18 @@ class AOTNeuralNet(NeuralNetClassifier):
         return loss + self.lambda_ot * (plan.to(cost.dtype) * cost).sum()
 
     def aot_cost(self, fs, ft, y_true, logits_t, scale=None):
-        """Mixed-sign batch cost; ``scale`` defaults to the detached median."""
+        """Mixed-sign batch cost; ``scale`` defaults to the batch mean distance.
+
+        The scale is differentiated, not held constant: the distance term is
+        then invariant to the scale of the features. With a detached scale
+        its gradient grows as the features shrink, and the features collapse
+        to a point (on MNIST->USPS: uniform predictions, chance accuracy even
+        on the source rows). The mean, not the median: the median's gradient
+        flows through one entry of the batch, and it adapted worse (MNIST<->USPS
+        55/42% against 60/54% for the mean).
+        """
         dist = torch.cdist(fs, ft) ** 2
         if scale is None:
-            scale = dist.detach().median().clamp_min(1e-12)
+            scale = dist.mean().clamp_min(1e-12)
         onehot = F.one_hot(y_true, logits_t.shape[1]).to(fs.dtype)
         return self.alpha * dist / scale - self.beta * onehot @ F.softmax(logits_t, 1).T
