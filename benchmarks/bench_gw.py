@@ -33,8 +33,9 @@ Sections (one run, markdown tables on stdout):
 Run ``python benchmarks/bench_gw.py`` (all sections in one process) or split
 it, e.g. ``--sections datasets,ablation`` and ``--sections scaling,noniso`` in
 two processes, and the datasets section by ``--datasets`` (e.g.
-``--datasets sim3_frustum``); ``--refine-pairs ot`` runs the datasets section
-with the aligner's ``refine_pairs="ot"``; ``--quick``: 2 seeds, smaller grids,
+``--datasets sim3_frustum``); ``--refine-pairs ot`` and ``--refine-steps N``
+run the datasets section with the aligner's ``refine_pairs="ot"`` and
+``refine_steps=N``; ``--quick``: 2 seeds, smaller grids,
 no 100k and no 4k POT.
 """
 
@@ -475,6 +476,13 @@ def main():
         "estimator's default)",
     )
     parser.add_argument(
+        "--refine-steps",
+        type=int,
+        default=0,
+        help="the aligner's refine_steps in the datasets section (default: the "
+        "estimator's default, 0)",
+    )
+    parser.add_argument(
         "--scaling-only", action="store_true", help="same as --sections scaling"
     )
     args = parser.parse_args()
@@ -490,7 +498,7 @@ def main():
     epsilons = [1e-3, 5e-3] if args.quick else [5e-4, 1e-3, 5e-3]
     lines = [
         f"# bench_gw ({'quick' if args.quick else 'full'}, sections {sections}; "
-        f"refine_pairs={args.refine_pairs}; "
+        f"refine_pairs={args.refine_pairs}, refine_steps={args.refine_steps}; "
         f"torch threads = 1, OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}, "
         "shared CPU)\n"
     ]
@@ -502,7 +510,10 @@ def main():
             k=20,
             lines=lines,
             names=names,
-            overrides={"refine_pairs": args.refine_pairs},
+            overrides={
+                "refine_pairs": args.refine_pairs,
+                "refine_steps": args.refine_steps,
+            },
         )
     if "scaling" in sections:
         if args.quick:

@@ -1,5 +1,6 @@
 """GWEmbeddingAligner: inductive Gromov-Wasserstein alignment by learned embeddings."""
 
+import copy
 import numbers
 import warnings
 from typing import ClassVar
@@ -194,6 +195,14 @@ class GWEmbeddingAligner(TransformerMixin, BaseEstimator):
         and on sim3 from 0.00009 to 0.00005, with the FOSCTTM of the plan
         at most 0.000004 higher (sim1 and SNARE-seq not yet measured so).
         It costs one tiled Sinkhorn solve per round.
+    refine_steps : int, default=0
+        Full-batch Adam steps (learning rate ``lr``) that fine-tune the whole
+        target tower ``g`` after the linear rounds, so that ``g(y_j) = f(x_i)``
+        on the pairs of the last round (``refine_pairs``). The linear rounds
+        can only move ``g`` by an affine map of its last hidden layer; when the
+        two towers bend the shared space differently, partners the plan
+        matches stay apart in the embedding. ``0`` (default) refits the last
+        layer only. Needs ``n_refine > 0``.
     sinkhorn_max_iter : int, default=1000
         Sinkhorn iterations per training step.
     callbacks : list of skorch callbacks or None, default=None
@@ -237,6 +246,10 @@ class GWEmbeddingAligner(TransformerMixin, BaseEstimator):
     n_refine_pairs_ : list of int
         Mutual-nearest-neighbour pairs used in each refinement round of the
         kept networks (empty when ``n_refine=0``).
+    refine_residual_ : tuple of float or None
+        Mean squared distance ``||g(y_j) - f(x_i)||^2`` over the pairs of the
+        last round, before and after the ``refine_steps`` fine-tuning of the
+        kept networks (``None`` when ``refine_steps=0``).
     cost_scale_ : float
         Mean squared distance between the embedded training domains; the cost
         of :meth:`match` is divided by it so that ``epsilon`` means the same.
@@ -277,6 +290,7 @@ class GWEmbeddingAligner(TransformerMixin, BaseEstimator):
         "n_init": [Interval(numbers.Integral, 1, None, closed="left")],
         "n_refine": [Interval(numbers.Integral, 0, None, closed="left")],
         "refine_pairs": [StrOptions({"nearest", "ot"})],
+        "refine_steps": [Interval(numbers.Integral, 0, None, closed="left")],
         "sinkhorn_max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
         "callbacks": [list, None],
         "device": [str],
@@ -308,6 +322,7 @@ class GWEmbeddingAligner(TransformerMixin, BaseEstimator):
         n_init=3,
         n_refine=3,
         refine_pairs="nearest",
+        refine_steps=0,
         sinkhorn_max_iter=1000,
         callbacks=None,
         device="cpu",
@@ -336,6 +351,7 @@ class GWEmbeddingAligner(TransformerMixin, BaseEstimator):
         self.n_init = n_init
         self.n_refine = n_refine
         self.refine_pairs = refine_pairs
+        self.refine_steps = refine_steps
         self.sinkhorn_max_iter = sinkhorn_max_iter
         self.callbacks = callbacks
         self.device = device
@@ -577,7 +593,9 @@ class GWEmbeddingAligner(TransformerMixin, BaseEstimator):
                 warm = self._gw_warm_start(source, target, rng)
             seed = int(rng.randint(np.iinfo(np.int32).max))
             self.net_ = self._train(source, target, seed, rng, warm)
-            self.n_refine_pairs_ = self._refine(source, target, rng)
+            self.n_refine_pairs_, self.refine_residual_ = self._refine(
+                source, target, rng
+            )
             emb_source, emb_target = self._embed(source, 0), self._embed(target, 1)
             self.cost_scale_ = self._mean_sq_distance(emb_source, emb_target)
             self.n_components_ = emb_source.shape[1]
@@ -592,12 +610,13 @@ class GWEmbeddingAligner(TransformerMixin, BaseEstimator):
                     distortion,
                     self.net_,
                     self.cost_scale_,
-                    self.n_refine_pairs_,
+                    (self.n_refine_pairs_, self.refine_residual_),
                     getattr(self, "init_gw_loss_", None),
                     getattr(self, "init_epsilon_", None),
                 )
         if best is not None:
-            _, self.net_, self.cost_scale_, self.n_refine_pairs_, *warm_stats = best
+            _, self.net_, self.cost_scale_, refinement, *warm_stats = best
+            self.n_refine_pairs_, self.refine_residual_ = refinement
             if warm_stats[0] is not None:
                 self.init_gw_loss_, self.init_epsilon_ = warm_stats
         self.history_ = self.net_.history
@@ -707,12 +726,19 @@ class GWEmbeddingAligner(TransformerMixin, BaseEstimator):
         return net
 
     def _refine(self, source, target, rng):
-        """Refit g's last linear layer on mutual nearest neighbours (MUSE-style).
+        """Refit g's last linear layer on mutual pairs (MUSE-style), then fine-tune g.
 
-        Returns the number of pairs of each round.
+        Returns the number of pairs of each round and the residual of the
+        fine-tuning (``refine_residual_``).
         """
         if self.n_refine == 0:
-            return []
+            if self.refine_steps:
+                raise ValueError(
+                    "refine_steps > 0 fine-tunes g on the pairs of the refinement "
+                    f"rounds and needs n_refine >= 1; got n_refine=0 and "
+                    f"refine_steps={self.refine_steps}."
+                )
+            return [], None
         tower = getattr(self.net_.module_, "target", None)
         last = tower[-1] if isinstance(tower, torch.nn.Sequential) else None
         if not isinstance(last, torch.nn.Linear):
@@ -755,7 +781,44 @@ class GWEmbeddingAligner(TransformerMixin, BaseEstimator):
             with torch.no_grad():
                 last.weight.copy_(torch.as_tensor(coef[:-1].T))
                 last.bias.copy_(torch.as_tensor(coef[-1]))
-        return n_pairs
+        if self.refine_steps == 0:
+            return n_pairs, None
+        pairs_source, pairs_target = self._refinement_pairs(emb_source, design @ coef)
+        if len(pairs_source) < design.shape[1]:
+            return n_pairs, None  # too few pairs to fit more than the last layer
+        return n_pairs, self._fine_tune_target(
+            tower, target[pairs_target], emb_source[pairs_source]
+        )
+
+    def _fine_tune_target(self, tower, rows, goal):
+        """Full-batch Adam on ``mean ||g(rows) - goal||^2``; residual before and after.
+
+        Keeps the parameters of the lowest residual seen: Adam's first steps
+        have the size of the learning rate whatever the gradient, so from a
+        least-squares optimum (a linear tower) they would only move away.
+        """
+        rows = torch.as_tensor(rows, dtype=torch.float64, device=self.device)
+        goal = torch.as_tensor(goal, dtype=torch.float64, device=self.device)
+        optimizer = torch.optim.Adam(tower.parameters(), lr=self.lr)
+
+        def residual():
+            return ((tower(rows) - goal) ** 2).sum(1).mean()
+
+        tower.train()
+        best, first = None, None
+        for step in range(self.refine_steps + 1):
+            optimizer.zero_grad()
+            value = residual()
+            if first is None:
+                first = float(value.detach())
+            if best is None or float(value.detach()) < best[0]:
+                best = (float(value.detach()), copy.deepcopy(tower.state_dict()))
+            if step < self.refine_steps:
+                value.backward()
+                optimizer.step()
+        tower.load_state_dict(best[1])
+        tower.eval()
+        return first, best[0]
 
     def _refinement_pairs(self, emb_source, emb_target):
         """Row pairs of one refinement round (see ``refine_pairs``)."""

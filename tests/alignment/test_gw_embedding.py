@@ -280,8 +280,8 @@ def _assert_one_round_is_least_squares(aligner, source, target, emb_source, pair
     design = np.hstack([target[cols], np.ones((len(cols), 1))])
     expected = np.linalg.lstsq(design, emb_source[rows], rcond=None)[0]
     aligner.n_refine = 1
-    n_pairs = aligner._refine(source, target, np.random.RandomState(0))
-    assert n_pairs == [len(rows)]
+    n_pairs, residual = aligner._refine(source, target, np.random.RandomState(0))
+    assert n_pairs == [len(rows)] and residual is None
     last = aligner.net_.module_.target[-1]
     np.testing.assert_allclose(
         last.weight.detach().numpy(), expected[:-1].T, rtol=1e-4, atol=1e-5
@@ -335,6 +335,44 @@ def test_ot_refinement_pairs_mutual_argmax_of_the_plan():
     _assert_one_round_is_least_squares(
         aligner, source, target, emb_source, (rows, cols)
     )
+
+
+def test_refine_steps_fine_tune_the_target_tower_on_the_last_pairs():
+    # Oracle: the pairs are the mutual nearest neighbours after the linear
+    # round (brute force on a copy refined without fine-tuning); the reported
+    # residuals are mean ||g(y_j) - f(x_i)||^2 on them before and after, and
+    # the fine-tuning of a nonlinear tower must lower it.
+    import copy
+
+    aligner, source, target, emb_source, _ = _unrefined_fit(module__n_layers=1)
+    aligner.n_refine = 1
+    linear_only = copy.deepcopy(aligner)
+    linear_only._refine(source, target, np.random.RandomState(0))
+    emb_linear = linear_only._embed(target, 1)
+    rows, cols = _brute_mutual_nearest(emb_source, emb_linear)
+    assert len(rows) > 40
+
+    aligner.refine_steps = 300
+    _, (before, after) = aligner._refine(source, target, np.random.RandomState(0))
+    residual_of = lambda emb: np.mean(  # noqa: E731
+        ((emb[cols] - emb_source[rows]) ** 2).sum(1)
+    )
+    assert before == pytest.approx(residual_of(emb_linear), rel=1e-8)
+    assert after == pytest.approx(residual_of(aligner._embed(target, 1)), rel=1e-8)
+    assert after < 0.8 * before
+    # The source tower is untouched.
+    np.testing.assert_allclose(aligner._embed(source, 0), emb_source)
+
+
+def test_refine_steps_need_refinement_rounds(pair):
+    with pytest.raises(ValueError, match="refine_steps.*n_refine"):
+        _quiet_fit(GWEmbeddingAligner(n_refine=0, refine_steps=10, **FAST), pair.X)
+    # Linear towers: the last round has more pairs than the layer has inputs.
+    linear = dict(FAST, module__n_layers=0)
+    aligner = _quiet_fit(GWEmbeddingAligner(refine_steps=10, **linear), pair.X)
+    before, after = aligner.refine_residual_
+    assert np.isfinite(before) and after <= before
+    assert _quiet_fit(GWEmbeddingAligner(**linear), pair.X).refine_residual_ is None
 
 
 def test_refinement_improves_nearest_neighbour_matching_of_new_rows(monkeypatch):
