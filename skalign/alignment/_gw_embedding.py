@@ -805,20 +805,19 @@ class GWEmbeddingAligner(TransformerMixin, BaseEstimator):
             return ((tower(rows) - goal) ** 2).sum(1).mean()
 
         tower.train()
-        best, first = None, None
+        values, best_state = [], None
         for step in range(self.refine_steps + 1):
             optimizer.zero_grad()
             value = residual()
-            if first is None:
-                first = float(value.detach())
-            if best is None or float(value.detach()) < best[0]:
-                best = (float(value.detach()), copy.deepcopy(tower.state_dict()))
+            values.append(float(value.detach()))
+            if values[-1] <= min(values):
+                best_state = copy.deepcopy(tower.state_dict())
             if step < self.refine_steps:
                 value.backward()
                 optimizer.step()
-        tower.load_state_dict(best[1])
+        tower.load_state_dict(best_state)
         tower.eval()
-        return first, best[0]
+        return values[0], min(values)
 
     def _refinement_pairs(self, emb_source, emb_target):
         """Row pairs of one refinement round (see ``refine_pairs``)."""
