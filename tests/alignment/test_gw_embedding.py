@@ -365,7 +365,7 @@ def test_refine_steps_fine_tune_the_target_tower_on_the_last_pairs():
 
 
 def test_refine_steps_need_refinement_rounds(pair):
-    with pytest.raises(ValueError, match="refine_steps.*n_refine"):
+    with pytest.raises(ValueError, match=r"refine_steps.*n_refine"):
         _quiet_fit(GWEmbeddingAligner(n_refine=0, refine_steps=10, **FAST), pair.X)
     # Linear towers: the last round has more pairs than the layer has inputs.
     linear = dict(FAST, module__n_layers=0)
