@@ -560,6 +560,13 @@ class GWEmbeddingAligner(TransformerMixin, BaseEstimator):
             dtype=np.float64,
         )
         self._check_routed()
+        if self.refine_steps and self.n_refine == 0:
+            # Checked before training, which it would otherwise follow.
+            raise ValueError(
+                "refine_steps > 0 fine-tunes g on the pairs of the refinement "
+                f"rounds and needs n_refine >= 1; got n_refine=0 and "
+                f"refine_steps={self.refine_steps}."
+            )
         self.layout_ = self._layout_for(X, sample_domain)
         source, target, _, _ = self._domains(X, sample_domain, fitting=True)
         for name, rows in (("source", source), ("target", target)):
@@ -732,12 +739,6 @@ class GWEmbeddingAligner(TransformerMixin, BaseEstimator):
         fine-tuning (``refine_residual_``).
         """
         if self.n_refine == 0:
-            if self.refine_steps:
-                raise ValueError(
-                    "refine_steps > 0 fine-tunes g on the pairs of the refinement "
-                    f"rounds and needs n_refine >= 1; got n_refine=0 and "
-                    f"refine_steps={self.refine_steps}."
-                )
             return [], None
         tower = getattr(self.net_.module_, "target", None)
         last = tower[-1] if isinstance(tower, torch.nn.Sequential) else None
