@@ -1,4 +1,4 @@
-"""``python -m skalign`` demo: align the bundled SNARE-seq cells in under a minute."""
+"""``python -m skalign`` demo: align the bundled SNARE-seq cells in about a minute."""
 
 import time
 import warnings

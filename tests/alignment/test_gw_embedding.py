@@ -264,7 +264,16 @@ def _brute_mutual_nearest(a, b):
 def _unrefined_fit(**params):
     """A linear-tower fit without refinement, its scaled rows and embeddings."""
     data = make_isometric_pair(120, n_features=6, n_clusters=3, random_state=0)
-    base = dict(max_epochs=5, batch_size=120, n_init=1, random_state=0)
+    # The linear rounds on mutual nearest neighbours, no fine-tuning, unless
+    # a test asks otherwise.
+    base = dict(
+        max_epochs=5,
+        batch_size=120,
+        n_init=1,
+        random_state=0,
+        refine_pairs="nearest",
+        refine_steps=0,
+    )
     params = {**base, "module__n_layers": 0, **params}
     aligner = _quiet_fit(GWEmbeddingAligner(n_refine=0, **params), data.X)
     assert aligner.n_refine_pairs_ == []
@@ -364,15 +373,18 @@ def test_refine_steps_fine_tune_the_target_tower_on_the_last_pairs():
     np.testing.assert_allclose(aligner._embed(source, 0), emb_source)
 
 
-def test_refine_steps_need_refinement_rounds(pair):
-    with pytest.raises(ValueError, match=r"refine_steps.*n_refine"):
-        _quiet_fit(GWEmbeddingAligner(n_refine=0, refine_steps=10, **FAST), pair.X)
-    # Linear towers: the last round has more pairs than the layer has inputs.
+def test_refine_steps_only_run_with_refinement_rounds(pair):
+    # n_refine=0 turns the whole refinement off, fine-tuning included.
+    off = _quiet_fit(GWEmbeddingAligner(n_refine=0, refine_steps=10, **FAST), pair.X)
+    assert off.n_refine_pairs_ == [] and off.refine_residual_ is None
+    # Linear towers: the last round has more pairs than the layer has inputs,
+    # and the fine-tuning keeps the least-squares layer (after == before).
     linear = dict(FAST, module__n_layers=0)
     aligner = _quiet_fit(GWEmbeddingAligner(refine_steps=10, **linear), pair.X)
     before, after = aligner.refine_residual_
     assert np.isfinite(before) and after <= before
-    assert _quiet_fit(GWEmbeddingAligner(**linear), pair.X).refine_residual_ is None
+    no_steps = GWEmbeddingAligner(refine_steps=0, **linear)
+    assert _quiet_fit(no_steps, pair.X).refine_residual_ is None
 
 
 def test_refinement_improves_nearest_neighbour_matching_of_new_rows(monkeypatch):
