@@ -200,7 +200,8 @@ class GWEmbeddingAligner(TransformerMixin, BaseEstimator):
         rounds can only move ``g`` by an affine map of its last hidden layer;
         when the two towers bend the shared space differently, partners the
         plan matches stay apart in the embedding. A linear tower is already
-        at its least-squares optimum and is left as it is. ``0`` refits the
+        at (or next to) its least-squares optimum, so it usually keeps its
+        refit layer (scaling benchmark: residual unchanged). ``0`` refits the
         last layer only; ignored when ``n_refine=0``. Against
         ``refine_pairs="nearest", refine_steps=0`` (``benchmarks/bench_gw.py``,
         label-free epsilon grid, 5 seeds) the FOSCTTM of the embeddings went

@@ -378,7 +378,7 @@ def test_refine_steps_only_run_with_refinement_rounds(pair):
     off = _quiet_fit(GWEmbeddingAligner(n_refine=0, refine_steps=10, **FAST), pair.X)
     assert off.n_refine_pairs_ == [] and off.refine_residual_ is None
     # Linear towers: the last round has more pairs than the layer has inputs,
-    # and the fine-tuning keeps the least-squares layer (after == before).
+    # and the fine-tuning never raises the residual (it keeps the lowest).
     linear = dict(FAST, module__n_layers=0)
     aligner = _quiet_fit(GWEmbeddingAligner(refine_steps=10, **linear), pair.X)
     before, after = aligner.refine_residual_
