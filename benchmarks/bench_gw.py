@@ -83,10 +83,14 @@ ALIGNER = {
     "sim3_frustum": dict(preprocessing="l2", max_epochs=40),
 }
 # The datasets section's refinement (--refine-pairs, --refine-steps): pair rows
-# by the plan, then fine-tune the whole target tower on them. These are the
-# estimator's defaults (the linear refit alone left the embeddings' FOSCTTM
-# above the plan's); the flags exist to measure other settings.
-REFINE = dict(refine_pairs="ot", refine_steps=1000)
+# by the plan, then fine-tune the whole target tower on them. Read from the
+# estimator's defaults so the two cannot drift apart; the flags exist to
+# measure other settings (the linear refit alone left the embeddings' FOSCTTM
+# above the plan's).
+REFINE = {
+    name: GWEmbeddingAligner().get_params()[name]
+    for name in ("refine_pairs", "refine_steps")
+}
 # Linear towers as wide as the data (a rotation is then exactly representable);
 # everything else is the estimator's default (GW warm start, refinement, which
 # makes match(method="nearest") agree with the plan).
