@@ -608,7 +608,7 @@ class AdaptiveOTDomainAdapter(_DomainMetadataMixin, ClassifierMixin, BaseEstimat
         """
         if self.label_shift is None:
             return source_prior
-        return _normalized_prior(np.sqrt(source_prior * proba.mean(0)))
+        return _shrunk_prior(proba, source_prior)
 
     def _support_weights(self, Xs, Xt):
         """Factor of each target row's label reward (``support_weight_``).
@@ -883,6 +883,16 @@ def _support_weight(distance, fence):
     if fence == "iqr" or upper <= q3:
         return (distance <= upper).astype(float)
     return np.clip((upper - distance) / (upper - q3), 0.0, 1.0)
+
+
+def _shrunk_prior(proba, source_prior):
+    """Target class proportions: mean predicted probabilities, shrunk to the source's.
+
+    The geometric mean of ``source_prior`` and the mean of ``proba`` over the
+    target rows (soft classify-and-count); the shrinkage keeps a biased
+    source-only classifier from driving a present class to zero.
+    """
+    return _normalized_prior(np.sqrt(source_prior * np.asarray(proba).mean(0)))
 
 
 def _normalized_prior(counts):

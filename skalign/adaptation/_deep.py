@@ -29,12 +29,14 @@ from typing import ClassVar
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.linear_model import LogisticRegression
 from sklearn.utils import TransformerTags, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..utils import check_sample_domain
+from ._adaptive_ot import _shrunk_prior
 from ._base import _DomainMetadataMixin
 
 __all__ = ["DeepAdaptiveOTDomainAdapter"]
@@ -84,6 +86,16 @@ class DeepAdaptiveOTDomainAdapter(_DomainMetadataMixin, ClassifierMixin, BaseEst
         Entropic regularisation of the minibatch Adaptive OT problems.
     lambda_ot : float >= 0, default=1.0
         Weight of the transport term (0 trains a source-only network).
+    label_shift : {"predictions"} or None, default="predictions"
+        Class proportions of the minibatch source bounds, as in
+        :class:`AdaptiveOTDomainAdapter`. ``"predictions"``: the target
+        proportions are estimated once, before training, as the geometric
+        mean of the source proportions and the mean predicted probabilities
+        on the target of a source-only logistic regression on the input
+        features (``target_prior_``); in a batch of ``n`` source rows, a row
+        of class ``k`` may send at most ``target_prior_[k] / (n *
+        source_share_k)``, so classes the target seems to lack (partial DA)
+        are pulled toward the target less. ``None``: uniform bounds ``1 / n``.
     max_epochs : int, default=30
         Passes over the source rows.
     batch_size : int, default=128
@@ -105,6 +117,9 @@ class DeepAdaptiveOTDomainAdapter(_DomainMetadataMixin, ClassifierMixin, BaseEst
         Trained network; ``net_.history`` holds losses and the per-batch
         transported mass (``"ot_mass"``).
     classes_ : ndarray of shape (n_classes,)
+    target_prior_ : ndarray of shape (n_classes,) or None
+        Class proportions behind the source bounds (the source's when
+        ``label_shift=None``); ``None`` when fitted without target rows.
     n_iter_ : int
         Epochs run.
     n_features_in_ : int
@@ -129,6 +144,7 @@ class DeepAdaptiveOTDomainAdapter(_DomainMetadataMixin, ClassifierMixin, BaseEst
         "beta": [Interval(numbers.Real, 0, None, closed="left")],
         "epsilon": [Interval(numbers.Real, 0, None, closed="neither")],
         "lambda_ot": [Interval(numbers.Real, 0, None, closed="left")],
+        "label_shift": [StrOptions({"predictions"}), None],
         "max_epochs": [Interval(numbers.Integral, 1, None, closed="left")],
         "batch_size": [Interval(numbers.Integral, 2, None, closed="left")],
         "lr": [Interval(numbers.Real, 0, None, closed="neither")],
@@ -147,6 +163,7 @@ class DeepAdaptiveOTDomainAdapter(_DomainMetadataMixin, ClassifierMixin, BaseEst
         beta=1.0,
         epsilon=0.05,
         lambda_ot=1.0,
+        label_shift="predictions",
         max_epochs=30,
         batch_size=128,
         lr=1e-3,
@@ -161,6 +178,7 @@ class DeepAdaptiveOTDomainAdapter(_DomainMetadataMixin, ClassifierMixin, BaseEst
         self.beta = beta
         self.epsilon = epsilon
         self.lambda_ot = lambda_ot
+        self.label_shift = label_shift
         self.max_epochs = max_epochs
         self.batch_size = batch_size
         self.lr = lr
@@ -192,6 +210,8 @@ class DeepAdaptiveOTDomainAdapter(_DomainMetadataMixin, ClassifierMixin, BaseEst
         rng = check_random_state(self.random_state)
         seed = int(rng.randint(np.iinfo(np.int32).max))
         torch.manual_seed(seed)
+        ys = ys.astype(np.int64)
+        class_ratio = self._class_ratio(X[source], ys, X[target])
         net = _modules().AOTNeuralNet(
             _modules().AOTNet(
                 X.shape[1],
@@ -213,8 +233,8 @@ class DeepAdaptiveOTDomainAdapter(_DomainMetadataMixin, ClassifierMixin, BaseEst
             beta=self.beta,
             epsilon=self.epsilon,
             lambda_ot=self.lambda_ot if target.size else 0.0,
+            class_ratio=class_ratio,
         )
-        ys = ys.astype(np.int64)
         if target.size == 0:
             warnings.warn(
                 "DeepAdaptiveOTDomainAdapter got no target rows (no y == -1 and no "
@@ -232,6 +252,20 @@ class DeepAdaptiveOTDomainAdapter(_DomainMetadataMixin, ClassifierMixin, BaseEst
         self.net_ = net
         self.n_iter_ = len(net.history)
         return self
+
+    def _class_ratio(self, Xs, ys, Xt):
+        """``target_prior_ / source proportions`` per class (None: uniform bounds)."""
+        counts = np.bincount(ys, minlength=self.classes_.size).astype(float)
+        source_prior = counts / counts.sum()
+        self.target_prior_ = None if Xt.shape[0] == 0 else source_prior
+        if self.label_shift is None or Xt.shape[0] == 0 or self.classes_.size < 2:
+            return None
+        # The same estimate as AdaptiveOTDomainAdapter's default, from a
+        # source-only logistic regression on the input features.
+        source_only = LogisticRegression(max_iter=1000).fit(Xs.astype(np.float64), ys)
+        proba = source_only.predict_proba(Xt.astype(np.float64))
+        self.target_prior_ = _shrunk_prior(proba, source_prior)
+        return self.target_prior_ / source_prior
 
     def _split(self, y, sample_domain):
         if sample_domain is not None:

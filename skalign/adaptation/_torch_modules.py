@@ -55,13 +55,23 @@ class AOTNeuralNet(NeuralNetClassifier):
     """skorch classifier whose training loss adds the Adaptive OT term."""
 
     def __init__(
-        self, *args, alpha=1.0, beta=1.0, epsilon=0.05, lambda_ot=1.0, **kwargs
+        self,
+        *args,
+        alpha=1.0,
+        beta=1.0,
+        epsilon=0.05,
+        lambda_ot=1.0,
+        class_ratio=None,
+        **kwargs,
     ):
         super().__init__(*args, **kwargs)
         self.alpha = alpha
         self.beta = beta
         self.epsilon = epsilon
         self.lambda_ot = lambda_ot
+        # Bound of a source row of class k in a batch of n rows:
+        # class_ratio[k] / n (uniform 1 / n when None).
+        self.class_ratio = class_ratio
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         if not isinstance(y_pred, tuple) or len(y_pred) != 4:
@@ -74,7 +84,7 @@ class AOTNeuralNet(NeuralNetClassifier):
         cost = self.aot_cost(fs, ft, y_true, logits_t)
         with torch.no_grad():
             plan = adaptive_ot(
-                None,
+                self.source_bounds(y_true),
                 None,
                 cost.detach().double(),
                 self.epsilon,
@@ -89,6 +99,15 @@ class AOTNeuralNet(NeuralNetClassifier):
         self.history.record_batch("ot_mass", float(plan.sum()))
         # Danskin: <T*, C> with T* detached differentiates the OT value.
         return loss + self.lambda_ot * (plan.to(cost.dtype) * cost).sum()
+
+    def source_bounds(self, y_true):
+        """Row bounds ``class_ratio[y] / n`` of a batch (None: uniform ``1 / n``)."""
+        if self.class_ratio is None:
+            return None
+        ratio = torch.as_tensor(
+            self.class_ratio, dtype=torch.float64, device=y_true.device
+        )
+        return ratio[y_true] / y_true.shape[0]
 
     def aot_cost(self, fs, ft, y_true, logits_t, scale=None):
         """Mixed-sign batch cost; ``scale`` defaults to the batch mean distance.

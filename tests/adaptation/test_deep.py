@@ -130,3 +130,41 @@ def test_bad_inputs():
     bad[0, 0] = np.nan
     with pytest.raises(ValueError, match="NaN"):
         DeepAdaptiveOTDomainAdapter(max_epochs=1).fit(bad, y)
+
+
+def test_label_shift_bounds_keep_absent_class_out_of_partial_target():
+    """Class bounds from the label-shift estimate, as in the fixed-feature adapter.
+
+    The target lacks class 2. With uniform batch bounds (``None``) the
+    transport term pulls target rows toward class 2's source rows (15% of
+    the target predicted as class 2 on this seed); with the estimated
+    proportions, class 2 may send almost no mass.
+    """
+    X, y, domain, yt, _ = make_shift(target_classes=[0, 1], seed=0)
+    absent, accuracy, prior = {}, {}, {}
+    for label_shift in ("predictions", None):
+        model = DeepAdaptiveOTDomainAdapter(
+            label_shift=label_shift, random_state=0, **SMALL
+        ).fit(X, y)
+        predicted = model.predict(X[domain < 0])
+        absent[label_shift] = np.mean(predicted == 2)
+        accuracy[label_shift] = np.mean(predicted == yt)
+        prior[label_shift] = model.target_prior_
+        np.testing.assert_allclose(model.target_prior_.sum(), 1.0)
+    assert prior["predictions"][2] < 0.1
+    assert absent["predictions"] <= 0.02 < absent[None]
+    assert accuracy["predictions"] > accuracy[None]
+    source_share = np.bincount(y[domain > 0]) / np.sum(domain > 0)
+    np.testing.assert_allclose(prior[None], source_share)
+
+
+def test_source_bounds_of_a_batch():
+    """Row bound ``class_ratio[y] / n``; the batch plan respects it."""
+    net = AOTNeuralNet(AOTNet(2, (4,), 3, 2), class_ratio=np.array([1.5, 0.5]))
+    y = torch.tensor([0, 1, 1, 0])
+    bounds = net.source_bounds(y)
+    np.testing.assert_allclose(bounds.numpy(), [0.375, 0.125, 0.125, 0.375])
+    cost = -torch.ones(4, 4, dtype=torch.float64)
+    plan = adaptive_ot(bounds, None, cost, 0.05, tol=1e-10, max_iter=5000).plan
+    assert torch.all(plan.sum(1) <= bounds + 1e-8)
+    assert AOTNeuralNet(AOTNet(2, (4,), 3, 2)).source_bounds(y) is None
