@@ -64,7 +64,9 @@ class DeepAdaptiveOTDomainAdapter(_DomainMetadataMixin, ClassifierMixin, BaseEst
     cross-entropy on the source plus ``lambda_ot * <T, C>``, where ``T`` is the
     entropic Adaptive OT plan of the batch's mixed-sign cost
     ``C = alpha * ||phi(x_s) - phi(x_t)||^2 / s - beta * p_s^T q_t``, ``s`` the
-    batch mean of the squared distances.
+    batch mean of the squared distances. A source row of class ``k`` may send
+    at most its class's estimated share of the target (``label_shift``), so
+    that in partial DA classes the target lacks are pulled onto it less.
     The gradient through the plan is Danskin's: the plan is detached, which
     is the exact gradient of the OT value at its optimum. Works on raw or
     pre-extracted features (any fixed-length vectors).
