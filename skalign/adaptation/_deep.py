@@ -256,7 +256,11 @@ class DeepAdaptiveOTDomainAdapter(_DomainMetadataMixin, ClassifierMixin, BaseEst
         return self
 
     def _class_ratio(self, Xs, ys, Xt):
-        """``target_prior_ / source proportions`` per class (None: uniform bounds)."""
+        """Set ``target_prior_``; return it over the source proportions (or None).
+
+        None means uniform batch bounds (``label_shift=None``, no target rows,
+        or a single source class).
+        """
         counts = np.bincount(ys, minlength=self.classes_.size).astype(float)
         source_prior = counts / counts.sum()
         self.target_prior_ = None if Xt.shape[0] == 0 else source_prior

@@ -166,5 +166,7 @@ def test_source_bounds_of_a_batch():
     np.testing.assert_allclose(bounds.numpy(), [0.375, 0.125, 0.125, 0.375])
     cost = -torch.ones(4, 4, dtype=torch.float64)
     plan = adaptive_ot(bounds, None, cost, 0.05, tol=1e-10, max_iter=5000).plan
-    assert torch.all(plan.sum(1) <= bounds + 1e-8)
+    # Every pair attracts mass and the bounds sum to 1 on both sides, so each
+    # row is saturated at its class's bound.
+    np.testing.assert_allclose(plan.sum(1).numpy(), bounds.numpy(), atol=1e-6)
     assert AOTNeuralNet(AOTNet(2, (4,), 3, 2)).source_bounds(y) is None
