@@ -213,7 +213,8 @@ class DeepAdaptiveOTDomainAdapter(_DomainMetadataMixin, ClassifierMixin, BaseEst
         seed = int(rng.randint(np.iinfo(np.int32).max))
         torch.manual_seed(seed)
         ys = ys.astype(np.int64)
-        class_ratio = self._class_ratio(X[source], ys, X[target])
+        Xs, Xt = X[source], X[target]
+        class_ratio = self._class_ratio(Xs, ys, Xt)
         net = _modules().AOTNeuralNet(
             _modules().AOTNet(
                 X.shape[1],
@@ -244,10 +245,8 @@ class DeepAdaptiveOTDomainAdapter(_DomainMetadataMixin, ClassifierMixin, BaseEst
                 UserWarning,
                 stacklevel=2,
             )
-            Xt = X[source]
-        else:
-            Xt = X[target]
-        net.fit(_modules().PairedDomains(X[source], ys, Xt, seed), y=None)
+            Xt = Xs
+        net.fit(_modules().PairedDomains(Xs, ys, Xt, seed), y=None)
         # Predict in float64 so that a row's output does not depend on the
         # batch it is computed in (float32 BLAS rounding varies with shape).
         net.module_.double()
